@@ -1,0 +1,492 @@
+//! The `Log`: options, shared state, opening, and the public API. Appends live in `writer.rs`,
+//! reads in `reader.rs`, open-time recovery in `recovery.rs`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::chain::{ChainValue, chain_next};
+use crate::error::{Error, Result};
+use crate::format::{FRAME_BYTES_MAX, IndexEntry, SEGMENT_BYTES_MIN, SEGMENT_BYTES_TARGET};
+use crate::reader::Reader;
+use crate::recovery::{self, RecoveryReport};
+use crate::storage::{LockAttempt, LockGuard, OsStorage, Storage, StorageFile};
+
+/// Name of the writer lock file in the log directory.
+pub const LOCK_FILE: &str = "LOCK";
+/// Name of the directory holding segments.
+pub const WAL_DIR: &str = "wal";
+/// Name of the directory receiving bytes cut out by recovery.
+pub const QUARANTINE_DIR: &str = "quarantine";
+
+/// Bytes of encoded frames buffered in memory before they are written out, in the
+/// `Periodic` and `Manual` durability modes.
+pub const PENDING_BYTES_MAX: usize = 1024 * 1024;
+
+/// How appends are made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// An append returns after an fdatasync that covers it (plus a directory fsync for a new
+    /// segment). Concurrent appenders share one fdatasync (group commit).
+    Sync,
+    /// Appends return once buffered; a background thread syncs every this many milliseconds.
+    /// A crash may lose up to that much acknowledged data.
+    Periodic(u64),
+    /// Appends return once buffered; data is durable only after [`Log::sync`].
+    Manual,
+}
+
+/// What opening does with damage it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Any damage, a torn tail included, fails the open.
+    Strict,
+    /// A torn tail of the active segment is cut off (its bytes saved in `quarantine/`) and
+    /// reported; any other damage fails the open.
+    #[default]
+    TolerateTornTail,
+    /// The explicit repair: every segment is checked, the log is cut at the first bad frame, and
+    /// the cut bytes and every later segment are moved to `quarantine/` with a note of why.
+    TruncateAtCorruption,
+}
+
+/// Options of [`Log::open`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How appends are made durable. Default `Sync`.
+    pub durability: Durability,
+    /// Size at which a segment is sealed and the next one started. Default
+    /// [`SEGMENT_BYTES_TARGET`]; at least [`SEGMENT_BYTES_MIN`].
+    pub segment_bytes_target: u64,
+    /// What opening does with damage. Default `TolerateTornTail`.
+    pub recovery: RecoveryMode,
+    /// How long to wait for another writer's lock; `None` fails at once.
+    pub lock_timeout: Option<Duration>,
+    /// Whether to extend new segments to their target size up front, so that an fdatasync does
+    /// not also have to persist a growing file length. Default `true`.
+    pub preallocate: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Sync,
+            segment_bytes_target: SEGMENT_BYTES_TARGET,
+            recovery: RecoveryMode::default(),
+            lock_timeout: None,
+            preallocate: true,
+        }
+    }
+}
+
+/// A record read from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Sequence number, gapless from the log start.
+    pub seq: u64,
+    /// Timestamp, nanoseconds since the Unix epoch; never decreases along the log.
+    pub ts: u64,
+    /// The payload as appended.
+    pub payload: bytes::Bytes,
+}
+
+/// What an append wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Sequence number of the first record.
+    pub first: u64,
+    /// Sequence number of the last record.
+    pub last: u64,
+    /// Timestamp given to every record of the append.
+    pub ts: u64,
+}
+
+/// A segment as described by [`Log::segments`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The segment file.
+    pub path: PathBuf,
+    /// First sequence number.
+    pub first_seq: u64,
+    /// Last sequence number (`first_seq - 1` for an empty active segment).
+    pub last_seq: u64,
+    /// Bytes of header and frames.
+    pub data_bytes: u64,
+    /// Whether the segment is sealed.
+    pub sealed: bool,
+}
+
+/// A sealed segment, as the writer knows it.
+#[derive(Debug, Clone)]
+pub(crate) struct SealedSeg {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub last_ts: u64,
+    pub chain_before: ChainValue,
+    pub chain_after: ChainValue,
+    pub path: PathBuf,
+    pub data_end: u64,
+    /// Whether the seal (index block and footer) is on disk; until then readers use `pread`.
+    pub on_disk: bool,
+    /// The sparse index, when known without reading the file.
+    pub index: Option<Arc<Vec<IndexEntry>>>,
+}
+
+/// The active segment, as the writer knows it.
+#[derive(Debug)]
+pub(crate) struct ActiveSeg {
+    pub first_seq: u64,
+    pub path: PathBuf,
+    pub chain_before: ChainValue,
+    /// End of the encoded frames, pending ones included.
+    pub len: u64,
+    /// Offset below which the segment is known durable; always <= `len`.
+    pub durable_len: u64,
+    pub record_count: u64,
+    /// CRC32 of bytes `0..len`.
+    pub crc: crc32fast::Hasher,
+    pub index: Vec<IndexEntry>,
+    pub next_index_at: u64,
+}
+
+/// Encoded bytes waiting to be written by the I/O leader, in order.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    /// Write `bytes` at `offset` of the active segment.
+    Write { offset: u64, bytes: Vec<u8> },
+    /// Seal the active segment (write `seal` at `data_end`, cut the file there, fdatasync), then
+    /// create the next one with `header`, fdatasync it and its directory.
+    Roll { data_end: u64, seal: Vec<u8>, next_path: PathBuf, header: Vec<u8>, next_first_seq: u64 },
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    /// Sequence number the next record gets.
+    pub next_seq: u64,
+    /// First sequence number held by the log.
+    pub start_seq: u64,
+    pub last_ts: u64,
+    /// Chain value after the last encoded record.
+    pub chain: ChainValue,
+    pub active: ActiveSeg,
+    pub sealed: Vec<SealedSeg>,
+    pub pending: Vec<Pending>,
+    pub pending_bytes: usize,
+    /// Last sequence number written to the segment file (not necessarily durable).
+    pub written_seq: u64,
+    /// Last sequence number covered by an fdatasync; always <= `written_seq`.
+    pub durable_seq: u64,
+    /// Last acknowledged sequence number: what readers of this `Log` may see.
+    pub visible_seq: u64,
+    /// Whether a thread is doing the I/O of pending items.
+    pub leader: bool,
+    /// Set by the first failed write or fsync; never cleared.
+    pub poisoned: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Io {
+    pub file: Box<dyn StorageFile>,
+    pub path: PathBuf,
+    /// First sequence number of the segment `file` is.
+    pub first_seq: u64,
+}
+
+pub(crate) struct Shared {
+    pub storage: Arc<dyn Storage>,
+    pub dir: PathBuf,
+    pub wal_dir: PathBuf,
+    pub options: Options,
+    pub state: Mutex<State>,
+    /// Signalled when `durable_seq`, `written_seq` or `visible_seq` advance, on poison, and
+    /// when a leader steps down.
+    pub cond: Condvar,
+    pub io: Mutex<Io>,
+    pub report: RecoveryReport,
+    pub lock: Mutex<Option<Box<dyn LockGuard>>>,
+    pub closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+/// A segmented write-ahead log of opaque records, with one writer.
+///
+/// `Log` is `Send + Sync`: share it (for example in an `Arc`) between appending threads, whose
+/// appends are committed together.
+#[derive(Debug)]
+pub struct Log {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir` on the OS file system.
+    ///
+    /// # Errors
+    /// See [`Log::open_with`].
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self> {
+        Self::open_with(Arc::new(OsStorage::new()), dir, options)
+    }
+
+    /// Opens (creating if needed) the log in `dir` on `storage`: takes the writer lock, then
+    /// recovers the active segment (see [`RecoveryMode`]).
+    ///
+    /// # Errors
+    /// `Locked` if another writer holds the lock; `Corrupt` or `TornTail` per the recovery mode;
+    /// `Io` for failed I/O; `InvalidOption`.
+    pub fn open_with(
+        storage: Arc<dyn Storage>,
+        dir: impl AsRef<Path>,
+        options: Options,
+    ) -> Result<Self> {
+        if options.segment_bytes_target < SEGMENT_BYTES_MIN {
+            return Err(Error::InvalidOption(format!(
+                "segment_bytes_target {} is below the minimum {SEGMENT_BYTES_MIN}",
+                options.segment_bytes_target
+            )));
+        }
+        if let Durability::Periodic(0) = options.durability {
+            return Err(Error::InvalidOption(
+                "Periodic(0): the interval must be at least 1 ms".into(),
+            ));
+        }
+        let dir = dir.as_ref().to_path_buf();
+        let wal_dir = dir.join(WAL_DIR);
+        ensure_dir(storage.as_ref(), &dir)?;
+        let guard = acquire_lock(storage.as_ref(), &dir, options.lock_timeout)?;
+        ensure_dir(storage.as_ref(), &wal_dir)?;
+        let recovered = recovery::recover(storage.as_ref(), &dir, &wal_dir, &options)?;
+        let last = recovered.next_seq - 1;
+        let state = State {
+            next_seq: recovered.next_seq,
+            start_seq: recovered.start_seq,
+            last_ts: recovered.last_ts,
+            chain: recovered.chain,
+            active: recovered.active,
+            sealed: recovered.sealed,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            written_seq: last,
+            durable_seq: last,
+            visible_seq: last,
+            leader: false,
+            poisoned: None,
+        };
+        let shared = Arc::new(Shared {
+            storage,
+            dir,
+            wal_dir,
+            io: Mutex::new(Io {
+                file: recovered.file,
+                path: state.active.path.clone(),
+                first_seq: state.active.first_seq,
+            }),
+            state: Mutex::new(state),
+            cond: Condvar::new(),
+            report: recovered.report,
+            lock: Mutex::new(Some(guard)),
+            closed: AtomicBool::new(false),
+            options,
+        });
+        if let Durability::Periodic(ms) = shared.options.durability {
+            spawn_periodic_sync(&shared, Duration::from_millis(ms));
+        }
+        Ok(Self { shared })
+    }
+
+    /// What recovery found and did when this log was opened.
+    #[must_use]
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.shared.report
+    }
+
+    /// The log directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The options the log was opened with.
+    #[must_use]
+    pub fn options(&self) -> &Options {
+        &self.shared.options
+    }
+
+    /// First sequence number held by the log (1 unless segments were removed below it).
+    #[must_use]
+    pub fn first_seq(&self) -> u64 {
+        self.shared.state.lock().start_seq
+    }
+
+    /// Last acknowledged sequence number (0 for an empty log).
+    #[must_use]
+    pub fn last_seq(&self) -> u64 {
+        self.shared.state.lock().visible_seq
+    }
+
+    /// Last sequence number covered by an fdatasync.
+    #[must_use]
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.state.lock().durable_seq
+    }
+
+    /// The chain value after the last acknowledged record.
+    ///
+    /// # Errors
+    /// As [`Log::chain_at`].
+    pub fn chain_head(&self) -> Result<ChainValue> {
+        let (visible, next, chain) = {
+            let st = self.shared.state.lock();
+            (st.visible_seq, st.next_seq, st.chain)
+        };
+        if visible + 1 == next { Ok(chain) } else { self.chain_at(visible) }
+    }
+
+    /// The chain value after record `seq` (`first_seq() - 1` gives the value before the first
+    /// record). Costs a read of at most one segment.
+    ///
+    /// # Errors
+    /// `OutOfRange` outside `first_seq() - 1 ..= last_seq()`; read errors.
+    pub fn chain_at(&self, seq: u64) -> Result<ChainValue> {
+        let (start, visible, (mut at, mut chain)) = {
+            let st = self.shared.state.lock();
+            let i = st.sealed.partition_point(|s| s.last_seq < seq);
+            let base = match st.sealed.get(i) {
+                Some(s) if s.last_seq == seq => (seq, s.chain_after),
+                Some(s) => (s.first_seq - 1, s.chain_before),
+                None => (st.active.first_seq - 1, st.active.chain_before),
+            };
+            (st.start_seq, st.visible_seq, base)
+        };
+        if seq + 1 < start || seq > visible {
+            return Err(Error::OutOfRange { seq, first: start, last: visible });
+        }
+        if at < seq {
+            for record in self.read_from(at + 1) {
+                let record = record?;
+                chain = chain_next(&chain, record.seq, record.ts, &record.payload);
+                at = record.seq;
+                if at == seq {
+                    break;
+                }
+            }
+        }
+        if at != seq {
+            return Err(Error::OutOfRange { seq, first: start, last: at });
+        }
+        Ok(chain)
+    }
+
+    /// The segments, oldest first.
+    #[must_use]
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let st = self.shared.state.lock();
+        let mut out: Vec<SegmentInfo> = st
+            .sealed
+            .iter()
+            .map(|s| SegmentInfo {
+                path: s.path.clone(),
+                first_seq: s.first_seq,
+                last_seq: s.last_seq,
+                data_bytes: s.data_end,
+                sealed: true,
+            })
+            .collect();
+        out.push(SegmentInfo {
+            path: st.active.path.clone(),
+            first_seq: st.active.first_seq,
+            last_seq: st.next_seq - 1,
+            data_bytes: st.active.len,
+            sealed: false,
+        });
+        out
+    }
+
+    /// A reader of acknowledged records from sequence `from` on (clamped to the log start). It
+    /// ends at the last record acknowledged when it gets there; see [`Reader::follow`] to wait
+    /// for more.
+    #[must_use]
+    pub fn read_from(&self, from: u64) -> Reader {
+        Reader::live(Arc::clone(&self.shared), from)
+    }
+
+    /// Syncs, releases the writer lock and closes the log, reporting any failure.
+    ///
+    /// # Errors
+    /// The final sync failed (or the log was poisoned).
+    pub fn close(self) -> Result<()> {
+        let result = if self.shared.state.lock().poisoned.is_some() { Ok(()) } else { self.sync() };
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.lock.lock().take();
+        result
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        if !self.shared.closed.swap(true, Ordering::AcqRel) {
+            // Best effort: an explicit `close` or `sync` reports failures; a drop cannot.
+            if self.shared.state.lock().poisoned.is_none() {
+                let _ = self.sync();
+            }
+            self.shared.lock.lock().take();
+        }
+        self.shared.cond.notify_all();
+    }
+}
+
+fn ensure_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    let created = storage.create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    if created && let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        storage.sync_dir(parent).map_err(|e| Error::io("fsync directory", parent, e))?;
+    }
+    Ok(())
+}
+
+fn acquire_lock(
+    storage: &dyn Storage,
+    dir: &Path,
+    timeout: Option<Duration>,
+) -> Result<Box<dyn LockGuard>> {
+    const LOCK_POLL_MS: u64 = 10;
+    let path = dir.join(LOCK_FILE);
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        match storage.try_lock(&path, std::process::id()) {
+            Ok(LockAttempt::Acquired(guard)) => return Ok(guard),
+            Ok(LockAttempt::Held { pid }) => {
+                if deadline.is_none_or(|d| Instant::now() >= d) {
+                    return Err(Error::Locked { path, pid });
+                }
+                storage.sleep(Duration::from_millis(LOCK_POLL_MS));
+            }
+            Err(e) => return Err(Error::io("lock", path, e)),
+        }
+    }
+}
+
+fn spawn_periodic_sync(shared: &Arc<Shared>, every: Duration) {
+    let weak = Arc::downgrade(shared);
+    std::thread::Builder::new()
+        .name("annal-wal-sync".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                let Some(shared) = weak.upgrade() else { return };
+                if shared.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                // A failure poisons the log; appenders and `sync` callers report it.
+                let _ = crate::writer::sync(&shared);
+            }
+        })
+        .expect("spawning the periodic sync thread");
+}
+
+const _: () = assert!((FRAME_BYTES_MAX as usize) < 64 * PENDING_BYTES_MAX);

@@ -1,0 +1,526 @@
+//! Readers: iterate records from any sequence number.
+//!
+//! A reader of a live [`Log`](crate::Log) sees acknowledged records only, and reports any bad
+//! frame it meets as corruption. A reader opened on a directory ([`Reader::open`], for example in
+//! another process while a writer appends) never takes the lock and never modifies a file; in the
+//! last segment it treats a frame that is incomplete or does not check as not yet written, and
+//! stops there (damage in the active segment is the writer's recovery's and `verify`'s to report).
+//!
+//! Sealed segments are memory-mapped; active ones are read through a window of positional reads.
+//! Memory is one window or one mapping at a time, never the whole log.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::format::{
+    self, DecodeError, FOOTER_BYTES, FRAME_HEADER_BYTES, Footer, IndexEntry, SEGMENT_HEADER_BYTES,
+    SegmentHeader,
+};
+use crate::log::{Record, Shared, WAL_DIR};
+use crate::scan::check_whole_frame;
+use crate::storage::{OpenMode, Storage, StorageFile};
+
+/// Bytes read at a time from an active segment.
+const WINDOW_BYTES: usize = 1024 * 1024;
+/// How often a directory reader polls for new records while following.
+const POLL_INTERVAL_MS: u64 = 20;
+
+/// An iterator over records, in sequence order, without gaps.
+///
+/// After it yields an error it yields nothing more.
+#[derive(Debug)]
+pub struct Reader {
+    source: Source,
+    next: u64,
+    cursor: Option<Cursor>,
+    buffered: VecDeque<Record>,
+    prev_ts: u64,
+    failed: bool,
+}
+
+#[derive(Debug)]
+enum Source {
+    Live(Arc<Shared>),
+    Dir { storage: Arc<dyn Storage>, wal_dir: PathBuf },
+}
+
+#[derive(Debug)]
+struct Cursor {
+    path: PathBuf,
+    first_seq: u64,
+    data: Data,
+    offset: u64,
+    /// End of the frames, for a sealed segment.
+    end: Option<u64>,
+    /// Whether this is the last segment of a directory reader.
+    last: bool,
+    /// First sequence number the next frame must hold; unknown right after a seek.
+    expect: Option<u64>,
+    /// Timestamp of the last record read through this cursor.
+    prev_ts: u64,
+}
+
+#[derive(Debug)]
+enum Data {
+    Mapped(Bytes),
+    File { file: Box<dyn StorageFile>, window: Bytes, window_start: u64 },
+}
+
+/// What reading at a cursor's offset found.
+enum Step {
+    Frame(Vec<Record>, u64),
+    /// No frame here: the end of the segment, or (for the last segment) not yet written.
+    End,
+}
+
+impl Reader {
+    pub(crate) fn live(shared: Arc<Shared>, from: u64) -> Self {
+        Self::new(Source::Live(shared), from)
+    }
+
+    /// A reader of the log in `dir` that takes no lock and modifies nothing, for use while
+    /// another process (or nobody) writes. It ends at the last complete, valid frame.
+    ///
+    /// # Errors
+    /// The directory has no `wal/` directory.
+    pub fn open(storage: Arc<dyn Storage>, dir: impl AsRef<Path>, from: u64) -> Result<Self> {
+        let wal_dir = dir.as_ref().join(WAL_DIR);
+        if !storage.exists(&wal_dir).map_err(|e| Error::io("stat", &wal_dir, e))? {
+            return Err(Error::io(
+                "open log",
+                &wal_dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no wal directory: not a log"),
+            ));
+        }
+        Ok(Self::new(Source::Dir { storage, wal_dir }, from))
+    }
+
+    fn new(source: Source, from: u64) -> Self {
+        Self {
+            source,
+            next: from.max(1),
+            cursor: None,
+            buffered: VecDeque::new(),
+            prev_ts: 0,
+            failed: false,
+        }
+    }
+
+    /// The sequence number of the next record this reader will yield.
+    #[must_use]
+    pub fn position(&self) -> u64 {
+        self.buffered.front().map_or(self.next, |r| r.seq)
+    }
+
+    /// The next record, waiting up to `timeout` for one to be appended. `None` on timeout.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<Record>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(item) = self.next() {
+                return Some(item);
+            }
+            if self.failed {
+                return None;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            match &self.source {
+                Source::Live(shared) => {
+                    let mut st = shared.state.lock();
+                    if st.visible_seq < self.next && !shared.closed.load(Ordering::Acquire) {
+                        let _ = shared.cond.wait_until(&mut st, deadline);
+                    } else if shared.closed.load(Ordering::Acquire) {
+                        return None;
+                    }
+                }
+                Source::Dir { .. } => {
+                    let wait = Duration::from_millis(POLL_INTERVAL_MS).min(deadline - now);
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+
+    /// Turns this reader into one that waits for new records instead of ending; it ends when
+    /// the log it reads is closed (directory readers never end).
+    #[must_use]
+    pub fn follow(self) -> Follow {
+        Follow { reader: self }
+    }
+
+    fn fail(&mut self, err: Error) -> Option<Result<Record>> {
+        self.failed = true;
+        self.cursor = None;
+        Some(Err(err))
+    }
+
+    /// Upper bound of what may be read now.
+    fn bound(&mut self) -> Result<u64> {
+        match &self.source {
+            Source::Live(shared) => {
+                let (visible, written, start) = {
+                    let st = shared.state.lock();
+                    (st.visible_seq, st.written_seq, st.start_seq)
+                };
+                if self.next < start && self.buffered.is_empty() {
+                    self.next = start;
+                    self.cursor = None;
+                }
+                if self.next <= visible && self.next > written {
+                    crate::writer::ensure_written(shared, visible)?;
+                }
+                Ok(visible)
+            }
+            Source::Dir { .. } => Ok(u64::MAX),
+        }
+    }
+
+    fn locate(&self) -> Result<Option<Cursor>> {
+        match &self.source {
+            Source::Live(shared) => locate_live(shared, self.next).map(Some),
+            Source::Dir { storage, wal_dir } => locate_dir(storage.as_ref(), wal_dir, self.next),
+        }
+    }
+}
+
+impl Iterator for Reader {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        if let Some(record) = self.buffered.pop_front() {
+            return Some(Ok(record));
+        }
+        if self.failed {
+            return None;
+        }
+        let bound = match self.bound() {
+            Ok(b) => b,
+            Err(e) => return self.fail(e),
+        };
+        if self.next > bound {
+            return None;
+        }
+        let mut relocated_at = None;
+        loop {
+            if self.cursor.is_none() {
+                match self.locate() {
+                    Ok(Some(c)) => self.cursor = Some(c),
+                    Ok(None) => return None,
+                    Err(e) => return self.fail(e),
+                }
+            }
+            let live = matches!(self.source, Source::Live(_));
+            let cursor = self.cursor.as_mut().expect("located above");
+            match read_step(cursor, self.next, live) {
+                Ok(Step::Frame(records, frame_end)) => {
+                    cursor.offset = frame_end;
+                    for r in records {
+                        if r.seq >= self.next && r.seq <= bound {
+                            self.next = r.seq + 1;
+                            self.prev_ts = r.ts;
+                            self.buffered.push_back(r);
+                        }
+                    }
+                    if let Some(record) = self.buffered.pop_front() {
+                        return Some(Ok(record));
+                    }
+                }
+                Ok(Step::End) => {
+                    let (path, first_seq, offset, last) =
+                        (cursor.path.clone(), cursor.first_seq, cursor.offset, cursor.last);
+                    if !live && last {
+                        // A directory reader at the end of the last segment: see whether a new
+                        // segment has started since, else nothing more is written yet.
+                        self.cursor = None;
+                        match self.locate() {
+                            Ok(Some(c)) if c.first_seq != first_seq => {
+                                self.cursor = Some(c);
+                                continue;
+                            }
+                            Ok(_) => return None,
+                            Err(e) => return self.fail(e),
+                        }
+                    }
+                    if relocated_at == Some(first_seq) {
+                        let err = Error::corrupt(
+                            path,
+                            offset,
+                            self.next,
+                            "record missing: the segment ends before it",
+                        );
+                        return self.fail(err);
+                    }
+                    relocated_at = Some(first_seq);
+                    self.cursor = None;
+                }
+                Err(e) => return self.fail(e),
+            }
+        }
+    }
+}
+
+/// A reader that waits for new records; see [`Reader::follow`].
+#[derive(Debug)]
+pub struct Follow {
+    reader: Reader,
+}
+
+impl Iterator for Follow {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Result<Record>> {
+        loop {
+            if let Some(item) = self.reader.next_timeout(Duration::from_millis(250)) {
+                return Some(item);
+            }
+            if self.reader.failed {
+                return None;
+            }
+            if let Source::Live(shared) = &self.reader.source {
+                let st = shared.state.lock();
+                if shared.closed.load(Ordering::Acquire) && st.visible_seq < self.reader.next {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+fn index_offset(index: &[IndexEntry], seq: u64) -> u64 {
+    let i = index.partition_point(|e| e.seq <= seq);
+    if i == 0 { SEGMENT_HEADER_BYTES as u64 } else { index[i - 1].offset }
+}
+
+fn locate_live(shared: &Shared, seq: u64) -> Result<Cursor> {
+    let st = shared.state.lock();
+    let i = st.sealed.partition_point(|s| s.last_seq < seq);
+    if let Some(s) = st.sealed.get(i).filter(|s| s.first_seq <= seq) {
+        let s = s.clone();
+        drop(st);
+        if s.on_disk {
+            return open_sealed(shared.storage.as_ref(), &s.path, s.first_seq, seq, false);
+        }
+        let offset =
+            s.index.as_deref().map_or(SEGMENT_HEADER_BYTES as u64, |ix| index_offset(ix, seq));
+        return open_active(shared.storage.as_ref(), s.path, s.first_seq, offset, false);
+    }
+    let path = st.active.path.clone();
+    let first_seq = st.active.first_seq;
+    let offset = index_offset(&st.active.index, seq);
+    drop(st);
+    open_active(shared.storage.as_ref(), path, first_seq, offset, false)
+}
+
+fn locate_dir(storage: &dyn Storage, wal_dir: &Path, seq: u64) -> Result<Option<Cursor>> {
+    let names = storage.list_dir(wal_dir).map_err(|e| Error::io("list", wal_dir, e))?;
+    let firsts: Vec<u64> =
+        names.iter().filter_map(|n| format::parse_segment_file_name(n)).collect();
+    let Some(&min) = firsts.first() else { return Ok(None) };
+    let seq = seq.max(min);
+    let i = firsts.partition_point(|&f| f <= seq) - 1;
+    let first_seq = firsts[i];
+    let last = i + 1 == firsts.len();
+    let path = wal_dir.join(format::segment_file_name(first_seq));
+    match open_sealed(storage, &path, first_seq, seq, last) {
+        Ok(c) => Ok(Some(c)),
+        Err(_) if last => {
+            // No seal: the active segment. An unreadable header means it is being created.
+            let file = storage
+                .open_file(&path, OpenMode::Read)
+                .map_err(|e| Error::io("open", &path, e))?;
+            let mut header = [0u8; SEGMENT_HEADER_BYTES];
+            if file.read_exact_at(&mut header, 0).is_err()
+                || SegmentHeader::decode(&header).is_err()
+            {
+                return Ok(None);
+            }
+            drop(file);
+            let mut c = open_active(storage, path, first_seq, SEGMENT_HEADER_BYTES as u64, true)?;
+            c.last = true;
+            Ok(Some(c))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens a sealed segment by mapping it; checks its header and footer.
+fn open_sealed(
+    storage: &dyn Storage,
+    path: &Path,
+    first_seq: u64,
+    seq: u64,
+    last: bool,
+) -> Result<Cursor> {
+    let bytes = storage.map_file(path).map_err(|e| Error::io("map", path, e))?;
+    let corrupt = |offset: u64, reason: String| Error::corrupt(path, offset, first_seq, reason);
+    let header =
+        SegmentHeader::decode(&bytes).map_err(|e| corrupt(0, format!("segment header: {e}")))?;
+    if header.first_seq != first_seq {
+        return Err(corrupt(0, "segment header names another first sequence number".into()));
+    }
+    let footer_at = bytes.len().checked_sub(FOOTER_BYTES).filter(|&a| a >= SEGMENT_HEADER_BYTES);
+    let Some(footer_at) = footer_at else {
+        return Err(corrupt(bytes.len() as u64, "sealed segment too short for a footer".into()));
+    };
+    let footer = Footer::decode(&bytes[footer_at..])
+        .map_err(|e| corrupt(footer_at as u64, format!("footer: {e}")))?;
+    let data_end = usize::try_from(footer.data_end).ok().filter(|&d| d <= footer_at);
+    let Some(data_end) = data_end else {
+        return Err(corrupt(footer_at as u64, "footer data end lies past the footer".into()));
+    };
+    let index = format::decode_index(&bytes[data_end..footer_at])
+        .map_err(|e| corrupt(data_end as u64, format!("index block: {e}")))?;
+    Ok(Cursor {
+        path: path.to_path_buf(),
+        first_seq,
+        offset: index_offset(&index, seq),
+        data: Data::Mapped(bytes),
+        end: Some(data_end as u64),
+        last,
+        expect: None,
+        prev_ts: 0,
+    })
+}
+
+fn open_active(
+    storage: &dyn Storage,
+    path: PathBuf,
+    first_seq: u64,
+    offset: u64,
+    last: bool,
+) -> Result<Cursor> {
+    let file = storage.open_file(&path, OpenMode::Read).map_err(|e| Error::io("open", &path, e))?;
+    Ok(Cursor {
+        path,
+        first_seq,
+        data: Data::File { file, window: Bytes::new(), window_start: 0 },
+        offset,
+        end: None,
+        last,
+        expect: None,
+        prev_ts: 0,
+    })
+}
+
+/// Reads the frame at the cursor. `strict` readers (of a live log, below its acknowledged
+/// bound) report a bad frame as corruption; directory readers treat it as not yet written.
+fn read_step(cursor: &mut Cursor, next: u64, strict: bool) -> Result<Step> {
+    let offset = cursor.offset;
+    if cursor.end.is_some_and(|end| offset >= end) {
+        return Ok(Step::End);
+    }
+    // The frame header decides the frame's length; refresh a stale window once before deciding
+    // that nothing is there.
+    let mut refreshed = false;
+    let (fh, frame) = loop {
+        let head = window(cursor, offset, FRAME_HEADER_BYTES, refreshed)?;
+        let fh = match format::decode_frame_header(&head) {
+            Ok(fh) => fh,
+            Err(DecodeError::Short | DecodeError::Magic) if refreshed || cursor.end.is_some() => {
+                if cursor.end.is_some() && strict_mapped(cursor) {
+                    return Err(Error::corrupt(
+                        &cursor.path,
+                        offset,
+                        next,
+                        "no frame where the footer says frames are",
+                    ));
+                }
+                return Ok(Step::End);
+            }
+            Err(DecodeError::Short | DecodeError::Magic) => {
+                refreshed = true;
+                continue;
+            }
+            Err(e) if strict || cursor.end.is_some() => {
+                return Err(Error::corrupt(
+                    &cursor.path,
+                    offset,
+                    next,
+                    format!("frame header: {e}"),
+                ));
+            }
+            Err(_) if !refreshed => {
+                refreshed = true;
+                continue;
+            }
+            Err(_) => return Ok(Step::End),
+        };
+        let len = usize::try_from(fh.frame_len()).expect("frame length fits usize");
+        let frame = window(cursor, offset, len, refreshed)?;
+        if frame.len() < len && !refreshed && cursor.end.is_none() {
+            refreshed = true;
+            continue;
+        }
+        break (fh, frame);
+    };
+    // Right after a seek through the sparse index the first frame may start before `next`.
+    let expect =
+        cursor.expect.unwrap_or(if fh.first_seq <= next && fh.first_seq >= cursor.first_seq {
+            fh.first_seq
+        } else {
+            next
+        });
+    match check_whole_frame(&fh, &frame, offset, expect, cursor.prev_ts) {
+        Ok(()) => {
+            cursor.expect = Some(fh.last_seq() + 1);
+        }
+        Err(reason) if strict || cursor.end.is_some() => {
+            return Err(Error::corrupt(&cursor.path, offset, next, reason));
+        }
+        Err(_) => return Ok(Step::End),
+    }
+    let mut records = Vec::with_capacity(fh.count as usize);
+    for (i, (ts, range)) in format::frame_records(&frame, fh.count).enumerate() {
+        cursor.prev_ts = ts;
+        records.push(Record { seq: fh.first_seq + i as u64, ts, payload: frame.slice(range) });
+    }
+    Ok(Step::Frame(records, offset + fh.frame_len()))
+}
+
+/// Mapped (sealed) segments are immutable: a missing frame before `end` is corruption.
+fn strict_mapped(cursor: &Cursor) -> bool {
+    matches!(cursor.data, Data::Mapped(_))
+}
+
+/// `len` bytes at `offset` (fewer at the end of the file), from the mapping or the window.
+fn window(cursor: &mut Cursor, offset: u64, len: usize, refresh: bool) -> Result<Bytes> {
+    match &mut cursor.data {
+        Data::Mapped(bytes) => {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+            let end = start.saturating_add(len).min(bytes.len());
+            Ok(bytes.slice(start..end))
+        }
+        Data::File { file, window, window_start } => {
+            let inside = offset >= *window_start
+                && offset + len as u64 <= *window_start + window.len() as u64;
+            if refresh || !inside {
+                let want = len.max(WINDOW_BYTES);
+                let mut buf = vec![0u8; want];
+                let mut got = 0;
+                while got < want {
+                    let n = file
+                        .read_at(&mut buf[got..], offset + got as u64)
+                        .map_err(|e| Error::io("read", &cursor.path, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    got += n;
+                }
+                buf.truncate(got);
+                *window = Bytes::from(buf);
+                *window_start = offset;
+            }
+            let start = usize::try_from(offset - *window_start).expect("offset inside the window");
+            let end = (start + len).min(window.len());
+            Ok(window.slice(start.min(end)..end))
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! Open-time recovery. Costs O(active segment): sealed segments are checked by their header and
+//! footer only (their frames are checked when read, and by [`Log::verify`](crate::Log::verify)),
+//! except in `TruncateAtCorruption`, the explicit repair, which reads everything.
+
+use std::path::{Path, PathBuf};
+
+use crate::chain::{CHAIN_START, ChainValue};
+use crate::error::{Error, Result};
+use crate::format::{
+    self, FOOTER_BYTES, Footer, INDEX_INTERVAL_BYTES, SEGMENT_HEADER_BYTES, SegmentHeader,
+};
+use crate::log::{ActiveSeg, Options, QUARANTINE_DIR, RecoveryMode, SealedSeg};
+use crate::scan::{End, ScanOptions, scan_segment};
+use crate::storage::{OpenMode, Storage, StorageFile};
+use crate::writer::create_segment_on;
+
+/// What recovery found and did when a log was opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segment files found.
+    pub segments: usize,
+    /// Last sequence number after recovery (0 for an empty log).
+    pub last_seq: u64,
+    /// A torn tail that was cut off.
+    pub torn_tail: Option<TornTail>,
+    /// Where `TruncateAtCorruption` cut the log.
+    pub cut: Option<Cut>,
+    /// Files written to or moved into `quarantine/`.
+    pub quarantined: Vec<PathBuf>,
+    /// A seal that a crash interrupted and that was completed.
+    pub completed_seal: Option<PathBuf>,
+    /// A segment whose creation a crash interrupted, and that was created again.
+    pub recreated_segment: Option<PathBuf>,
+    /// Leftover temporary files removed.
+    pub removed_temp_files: Vec<PathBuf>,
+}
+
+impl RecoveryReport {
+    /// Whether recovery found nothing to repair.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.torn_tail.is_none()
+            && self.cut.is_none()
+            && self.completed_seal.is_none()
+            && self.recreated_segment.is_none()
+    }
+}
+
+/// A torn tail cut off the active segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// The active segment.
+    pub file: PathBuf,
+    /// Where the valid frames end and the cut starts.
+    pub offset: u64,
+    /// Bytes cut (up to the last non-zero byte).
+    pub bytes: u64,
+    /// Complete frames found in the cut bytes (written, never synced).
+    pub orphan_frames: u64,
+    /// What was found at `offset`.
+    pub reason: String,
+}
+
+/// Where the explicit repair cut the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// The segment holding the first bad frame.
+    pub file: PathBuf,
+    /// Offset of the first bad frame.
+    pub offset: u64,
+    /// Sequence number expected there: the log now ends at `seq - 1`.
+    pub seq: u64,
+    /// What was wrong.
+    pub reason: String,
+}
+
+pub(crate) struct Recovered {
+    pub next_seq: u64,
+    pub start_seq: u64,
+    pub last_ts: u64,
+    pub chain: ChainValue,
+    pub active: ActiveSeg,
+    pub sealed: Vec<SealedSeg>,
+    pub file: Box<dyn StorageFile>,
+    pub report: RecoveryReport,
+}
+
+struct Ctx<'a> {
+    storage: &'a dyn Storage,
+    dir: &'a Path,
+    wal_dir: &'a Path,
+    options: &'a Options,
+    report: RecoveryReport,
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |e| Error::io(op, path, e)
+}
+
+pub(crate) fn recover(
+    storage: &dyn Storage,
+    dir: &Path,
+    wal_dir: &Path,
+    options: &Options,
+) -> Result<Recovered> {
+    let mut cx = Ctx { storage, dir, wal_dir, options, report: RecoveryReport::default() };
+    let mut segments: Vec<(u64, PathBuf)> = Vec::new();
+    for name in storage.list_dir(wal_dir).map_err(io_err("list", wal_dir))? {
+        let path = wal_dir.join(&name);
+        if let Some(seq) = format::parse_segment_file_name(&name) {
+            segments.push((seq, path));
+        } else if name.ends_with(".tmp") {
+            storage.remove_file(&path).map_err(io_err("remove", &path))?;
+            cx.report.removed_temp_files.push(path);
+        }
+    }
+    if !cx.report.removed_temp_files.is_empty() {
+        storage.sync_dir(wal_dir).map_err(io_err("fsync directory", wal_dir))?;
+    }
+    segments.sort();
+    cx.report.segments = segments.len();
+
+    let full_check = options.recovery == RecoveryMode::TruncateAtCorruption;
+    let mut sealed: Vec<SealedSeg> = Vec::new();
+    let mut tail: Option<(u64, PathBuf)> = segments.pop();
+    for (i, (first_seq, path)) in segments.iter().enumerate() {
+        let expected = sealed.last().map(|s| s.last_seq + 1);
+        let checked = if full_check {
+            check_sealed_full(storage, path, *first_seq, sealed.last())
+        } else {
+            check_sealed_light(storage, path, *first_seq, sealed.last())
+        };
+        let problem = match checked {
+            Ok(seg) if expected.is_none_or(|e| e == seg.first_seq) => {
+                sealed.push(seg);
+                continue;
+            }
+            Ok(seg) => Problem {
+                offset: 0,
+                seq: expected.unwrap_or(seg.first_seq),
+                reason: format!(
+                    "segment starts at sequence {} but the previous one ends at {}",
+                    seg.first_seq,
+                    expected.unwrap_or(1) - 1
+                ),
+            },
+            Err(problem) => problem,
+        };
+        if !full_check {
+            return Err(Error::corrupt(path, problem.offset, problem.seq, problem.reason));
+        }
+        // The explicit repair: cut here, move every later segment to quarantine.
+        for (_, later) in segments.iter().skip(i + 1).chain(tail.iter()) {
+            cx.quarantine_move(later, &format!("moved out by repair: an earlier segment {} was cut at byte offset {} (sequence {}): {}", path.display(), problem.offset, problem.seq, problem.reason))?;
+        }
+        tail = None;
+        cx.report.cut = Some(Cut {
+            file: path.clone(),
+            offset: problem.offset,
+            seq: problem.seq,
+            reason: problem.reason.clone(),
+        });
+        if problem.offset < SEGMENT_HEADER_BYTES as u64 {
+            cx.quarantine_move(path, &format!("segment header damaged: {}", problem.reason))?;
+        } else {
+            cx.cut_segment(path, problem.offset, &problem.reason)?;
+            tail = Some((*first_seq, path.clone()));
+        }
+        break;
+    }
+    let prev = sealed.last().cloned();
+    let start_seq = sealed.first().map(|s| s.first_seq);
+    let (active, file, last_ts, chain) = match tail {
+        Some((first_seq, path)) => cx.recover_tail(&path, first_seq, prev.as_ref(), &mut sealed)?,
+        None => {
+            let (first_seq, chain) =
+                prev.as_ref().map_or((1, CHAIN_START), |p| (p.last_seq + 1, p.chain_after));
+            let path = wal_dir.join(format::segment_file_name(first_seq));
+            let header = SegmentHeader { first_seq, chain_before: chain }.encode();
+            let file = create_segment_on(storage, wal_dir, &path, &header, options)?;
+            let last_ts = prev.as_ref().map_or(0, |p| p.last_ts);
+            (ActiveSeg::new(first_seq, path, chain), file, last_ts, chain)
+        }
+    };
+    let next_seq = active.first_seq + active.record_count;
+    cx.report.last_seq = next_seq - 1;
+    Ok(Recovered {
+        next_seq,
+        start_seq: start_seq.unwrap_or(active.first_seq),
+        last_ts,
+        chain,
+        active,
+        sealed,
+        file,
+        report: cx.report,
+    })
+}
+
+/// Damage found in a segment: where, which sequence number was expected there, and what.
+struct Problem {
+    offset: u64,
+    seq: u64,
+    reason: String,
+}
+
+fn sealed_from(path: &Path, header: SegmentHeader, footer: Footer) -> SealedSeg {
+    SealedSeg {
+        first_seq: header.first_seq,
+        last_seq: footer.last_seq,
+        last_ts: footer.last_ts,
+        chain_before: header.chain_before,
+        chain_after: footer.chain_after,
+        path: path.to_path_buf(),
+        data_end: footer.data_end,
+        on_disk: true,
+        index: None,
+    }
+}
+
+/// Checks a sealed segment's header and footer only.
+fn check_sealed_light(
+    storage: &dyn Storage,
+    path: &Path,
+    first_seq: u64,
+    prev: Option<&SealedSeg>,
+) -> std::result::Result<SealedSeg, Problem> {
+    let problem = |offset: u64, reason: String| Problem { offset, seq: first_seq, reason };
+    let file = storage
+        .open_file(path, OpenMode::Read)
+        .map_err(|e| problem(0, format!("cannot open: {e}")))?;
+    let len = file.len().map_err(|e| problem(0, format!("cannot stat: {e}")))?;
+    let mut header = [0u8; SEGMENT_HEADER_BYTES];
+    file.read_exact_at(&mut header, 0).map_err(|e| problem(0, format!("segment header: {e}")))?;
+    let header =
+        SegmentHeader::decode(&header).map_err(|e| problem(0, format!("segment header: {e}")))?;
+    if header.first_seq != first_seq {
+        return Err(problem(
+            0,
+            format!(
+                "header names first sequence {} but the file name {first_seq}",
+                header.first_seq
+            ),
+        ));
+    }
+    if prev.is_some_and(|p| p.chain_after != header.chain_before) {
+        return Err(problem(
+            0,
+            "chain value before the first record differs from the previous segment's last".into(),
+        ));
+    }
+    let footer_at =
+        len.checked_sub(FOOTER_BYTES as u64).filter(|&at| at >= SEGMENT_HEADER_BYTES as u64);
+    let Some(footer_at) = footer_at else {
+        return Err(problem(len, "sealed segment too short for a footer (missing seal)".into()));
+    };
+    let mut footer = [0u8; FOOTER_BYTES];
+    file.read_exact_at(&mut footer, footer_at)
+        .map_err(|e| problem(footer_at, format!("footer: {e}")))?;
+    let footer = Footer::decode(&footer)
+        .map_err(|e| problem(footer_at, format!("footer of a sealed segment: {e}")))?;
+    if footer.last_seq < first_seq || footer.last_seq - first_seq + 1 != footer.record_count {
+        return Err(problem(footer_at, "footer record count and last sequence disagree".into()));
+    }
+    if footer.data_end > footer_at {
+        return Err(problem(footer_at, "footer data end lies past the footer".into()));
+    }
+    Ok(sealed_from(path, header, footer))
+}
+
+/// Reads and checks every frame of a sealed segment, its seal and its chain.
+fn check_sealed_full(
+    storage: &dyn Storage,
+    path: &Path,
+    first_seq: u64,
+    prev: Option<&SealedSeg>,
+) -> std::result::Result<SealedSeg, Problem> {
+    let bytes = storage.map_file(path).map_err(|e| Problem {
+        offset: 0,
+        seq: first_seq,
+        reason: format!("cannot read: {e}"),
+    })?;
+    let prev_ts = prev.map_or(0, |p| p.last_ts);
+    let scan =
+        scan_segment(&bytes, first_seq, ScanOptions { chain: true, prev_ts }).map_err(|e| {
+            Problem { offset: 0, seq: first_seq, reason: format!("segment header: {}", e.0) }
+        })?;
+    if prev.is_some_and(|p| p.chain_after != scan.header.chain_before) {
+        return Err(Problem {
+            offset: 0,
+            seq: first_seq,
+            reason: "chain value before the first record differs from the previous segment's last"
+                .into(),
+        });
+    }
+    let fail = |offset: u64, reason: String| Problem { offset, seq: scan.last_seq + 1, reason };
+    match &scan.end {
+        End::Sealed { footer, .. } if footer.chain_after == scan.chain_after => {
+            Ok(sealed_from(path, scan.header, *footer))
+        }
+        End::Sealed { .. } => Err(fail(
+            scan.valid_end,
+            "footer chain value differs from the chain of the frames".into(),
+        )),
+        End::Corrupt { offset, reason, .. } => Err(fail(*offset, reason.clone())),
+        // In a sealed segment every byte was durable: any damage is corruption.
+        End::Torn { reason, .. } => {
+            Err(fail(scan.valid_end, format!("{reason} (in a sealed segment)")))
+        }
+        End::Clean => {
+            Err(fail(scan.valid_end, "sealed segment has no index block and footer".into()))
+        }
+    }
+}
+
+impl Ctx<'_> {
+    fn quarantine_dir(&self) -> Result<PathBuf> {
+        let q = self.dir.join(QUARANTINE_DIR);
+        if self.storage.create_dir_all(&q).map_err(io_err("create directory", &q))? {
+            self.storage.sync_dir(self.dir).map_err(io_err("fsync directory", self.dir))?;
+        }
+        Ok(q)
+    }
+
+    fn write_note(&mut self, q: &Path, name: &str, note: &str) -> Result<()> {
+        let path = q.join(format!("{name}.why.txt"));
+        let file = self
+            .storage
+            .open_file(&path, OpenMode::CreateTruncate)
+            .map_err(io_err("create", &path))?;
+        file.write_all_at(format!("{note}\n").as_bytes(), 0).map_err(io_err("write", &path))?;
+        file.sync_data().map_err(io_err("fdatasync", &path))?;
+        Ok(())
+    }
+
+    /// Saves `bytes` cut from `from` at `offset` into quarantine with a note.
+    fn quarantine_bytes(
+        &mut self,
+        from: &Path,
+        offset: u64,
+        bytes: &[u8],
+        note: &str,
+    ) -> Result<()> {
+        let q = self.quarantine_dir()?;
+        let base =
+            from.file_name().map_or_else(|| "segment".into(), |n| n.to_string_lossy().into_owned());
+        let name = format!("{base}.at-{offset}");
+        let path = q.join(&name);
+        let file = self
+            .storage
+            .open_file(&path, OpenMode::CreateTruncate)
+            .map_err(io_err("create", &path))?;
+        file.write_all_at(bytes, 0).map_err(io_err("write", &path))?;
+        file.sync_data().map_err(io_err("fdatasync", &path))?;
+        self.write_note(
+            &q,
+            &name,
+            &format!(
+                "{} bytes cut from {} at byte offset {offset}: {note}",
+                bytes.len(),
+                from.display()
+            ),
+        )?;
+        self.storage.sync_dir(&q).map_err(io_err("fsync directory", &q))?;
+        self.report.quarantined.push(path);
+        Ok(())
+    }
+
+    /// Moves a whole segment file into quarantine with a note.
+    fn quarantine_move(&mut self, path: &Path, note: &str) -> Result<()> {
+        let q = self.quarantine_dir()?;
+        let name =
+            path.file_name().map_or_else(|| "segment".into(), |n| n.to_string_lossy().into_owned());
+        let to = q.join(&name);
+        self.write_note(&q, &name, note)?;
+        self.storage.rename(path, &to).map_err(io_err("rename", path))?;
+        self.storage.sync_dir(&q).map_err(io_err("fsync directory", &q))?;
+        self.storage.sync_dir(self.wal_dir).map_err(io_err("fsync directory", self.wal_dir))?;
+        self.report.quarantined.push(to);
+        Ok(())
+    }
+
+    /// Replaces a sealed segment by its first `offset` bytes (through a temporary file and a
+    /// rename, so that a reader that mapped the old file keeps valid bytes), saving the rest in
+    /// quarantine.
+    fn cut_segment(&mut self, path: &Path, offset: u64, reason: &str) -> Result<()> {
+        let bytes = self.storage.map_file(path).map_err(io_err("read", path))?;
+        let cut = usize::try_from(offset).expect("offset within a mapped file").min(bytes.len());
+        self.quarantine_bytes(path, offset, &bytes[cut..], reason)?;
+        let tmp = path.with_extension("seg.tmp");
+        let file = self
+            .storage
+            .open_file(&tmp, OpenMode::CreateTruncate)
+            .map_err(io_err("create", &tmp))?;
+        file.write_all_at(&bytes[..cut], 0).map_err(io_err("write", &tmp))?;
+        file.sync_data().map_err(io_err("fdatasync", &tmp))?;
+        self.storage.rename(&tmp, path).map_err(io_err("rename", &tmp))?;
+        self.storage.sync_dir(self.wal_dir).map_err(io_err("fsync directory", self.wal_dir))?;
+        Ok(())
+    }
+
+    /// Recovers the last segment: returns the active segment, its open file and the last
+    /// timestamp. A last segment found sealed is kept sealed and a new active one created.
+    fn recover_tail(
+        &mut self,
+        path: &Path,
+        first_seq: u64,
+        prev: Option<&SealedSeg>,
+        sealed: &mut Vec<SealedSeg>,
+    ) -> Result<(ActiveSeg, Box<dyn StorageFile>, u64, ChainValue)> {
+        let storage = self.storage;
+        let file = storage.open_file(path, OpenMode::ReadWrite).map_err(io_err("open", path))?;
+        let len = file.len().map_err(io_err("stat", path))?;
+        let mut bytes = vec![0u8; usize::try_from(len).expect("segment length fits in memory")];
+        file.read_exact_at(&mut bytes, 0).map_err(io_err("read", path))?;
+        let prev_ts = prev.map_or(0, |p| p.last_ts);
+        let expected_chain =
+            prev.map(|p| p.chain_after).or((first_seq == 1).then_some(CHAIN_START));
+        let scan = match scan_segment(&bytes, first_seq, ScanOptions { chain: true, prev_ts }) {
+            Ok(scan) => scan,
+            Err(header_error) => {
+                let body_empty =
+                    bytes.get(SEGMENT_HEADER_BYTES..).is_none_or(|b| b.iter().all(|&x| x == 0));
+                if body_empty && let Some(chain) = expected_chain {
+                    {
+                        // A crash interrupted the creation of this segment: nothing was ever
+                        // written to it, so it is made again.
+                        drop(file);
+                        let header = SegmentHeader { first_seq, chain_before: chain }.encode();
+                        let tmp = path.with_extension("seg.tmp");
+                        let file =
+                            create_segment_on(storage, self.wal_dir, &tmp, &header, self.options)?;
+                        storage.rename(&tmp, path).map_err(io_err("rename", &tmp))?;
+                        storage
+                            .sync_dir(self.wal_dir)
+                            .map_err(io_err("fsync directory", self.wal_dir))?;
+                        self.report.recreated_segment = Some(path.to_path_buf());
+                        return Ok((
+                            ActiveSeg::new(first_seq, path.to_path_buf(), chain),
+                            file,
+                            prev_ts,
+                            chain,
+                        ));
+                    }
+                }
+                let reason = format!("segment header: {}", header_error.0);
+                if self.options.recovery != RecoveryMode::TruncateAtCorruption {
+                    return Err(Error::corrupt(path, 0, first_seq, reason));
+                }
+                let Some(chain) = expected_chain else {
+                    return Err(Error::corrupt(
+                        path,
+                        0,
+                        first_seq,
+                        format!(
+                            "{reason}; the chain value before it is unknown, so the segment cannot be rebuilt"
+                        ),
+                    ));
+                };
+                drop(file);
+                self.report.cut = Some(Cut {
+                    file: path.to_path_buf(),
+                    offset: 0,
+                    seq: first_seq,
+                    reason: reason.clone(),
+                });
+                self.quarantine_move(path, &reason)?;
+                let header = SegmentHeader { first_seq, chain_before: chain }.encode();
+                let file = create_segment_on(storage, self.wal_dir, path, &header, self.options)?;
+                return Ok((
+                    ActiveSeg::new(first_seq, path.to_path_buf(), chain),
+                    file,
+                    prev_ts,
+                    chain,
+                ));
+            }
+        };
+        if expected_chain.is_some_and(|c| c != scan.header.chain_before) {
+            return Err(Error::corrupt(
+                path,
+                0,
+                first_seq,
+                "chain value before the first record differs from the previous segment's last",
+            ));
+        }
+        let mut cut_at = None;
+        match &scan.end {
+            End::Clean => {}
+            End::Sealed { footer, file_end, .. } => {
+                if len > *file_end {
+                    file.set_len(*file_end).map_err(io_err("truncate", path))?;
+                    file.sync_data().map_err(io_err("fdatasync", path))?;
+                    self.report.completed_seal = Some(path.to_path_buf());
+                }
+                let seg = sealed_from(path, scan.header, *footer);
+                let next = seg.last_seq + 1;
+                let chain = seg.chain_after;
+                let last_ts = seg.last_ts;
+                sealed.push(seg);
+                let next_path = self.wal_dir.join(format::segment_file_name(next));
+                let header = SegmentHeader { first_seq: next, chain_before: chain }.encode();
+                let file =
+                    create_segment_on(storage, self.wal_dir, &next_path, &header, self.options)?;
+                self.report.segments += 1;
+                return Ok((ActiveSeg::new(next, next_path, chain), file, last_ts, chain));
+            }
+            End::Torn { garbage_end, orphan_frames, reason } => {
+                if self.options.recovery == RecoveryMode::Strict {
+                    return Err(Error::TornTail {
+                        file: path.to_path_buf(),
+                        offset: scan.valid_end,
+                        len: garbage_end - scan.valid_end,
+                    });
+                }
+                self.report.torn_tail = Some(TornTail {
+                    file: path.to_path_buf(),
+                    offset: scan.valid_end,
+                    bytes: garbage_end - scan.valid_end,
+                    orphan_frames: *orphan_frames,
+                    reason: reason.clone(),
+                });
+                cut_at = Some((*garbage_end, format!("torn tail: {reason}")));
+            }
+            End::Corrupt { offset, reason, watermark } => {
+                let reason =
+                    format!("{reason} (below the durable watermark {watermark} of a later frame)");
+                if self.options.recovery != RecoveryMode::TruncateAtCorruption {
+                    return Err(Error::corrupt(path, *offset, scan.last_seq + 1, reason));
+                }
+                self.report.cut = Some(Cut {
+                    file: path.to_path_buf(),
+                    offset: *offset,
+                    seq: scan.last_seq + 1,
+                    reason: reason.clone(),
+                });
+                let end = bytes.iter().rposition(|&b| b != 0).map_or(*offset, |p| p as u64 + 1);
+                cut_at = Some((end, reason));
+            }
+        }
+        if let Some((end, note)) = cut_at {
+            let start = usize::try_from(scan.valid_end).expect("offset within the file");
+            let end = usize::try_from(end).expect("offset within the file").max(start);
+            self.quarantine_bytes(path, scan.valid_end, &bytes[start..end], &note)?;
+            file.set_len(scan.valid_end).map_err(io_err("truncate", path))?;
+            if self.options.preallocate {
+                file.set_len(len.max(self.options.segment_bytes_target))
+                    .map_err(io_err("preallocate", path))?;
+            }
+        }
+        // Whatever the previous process wrote may still be only in the page cache: make it
+        // durable before frames written from now on claim it as their watermark.
+        file.sync_data().map_err(io_err("fdatasync", path))?;
+        let crc = crc32fast::Hasher::new_with_initial(scan.segment_crc);
+        let next_index_at = scan
+            .index
+            .last()
+            .map_or(0, |e| (e.offset / INDEX_INTERVAL_BYTES + 1) * INDEX_INTERVAL_BYTES);
+        let active = ActiveSeg {
+            first_seq,
+            path: path.to_path_buf(),
+            chain_before: scan.header.chain_before,
+            len: scan.valid_end,
+            durable_len: scan.valid_end,
+            record_count: scan.record_count,
+            crc,
+            index: scan.index,
+            next_index_at,
+        };
+        Ok((active, file, scan.last_ts, scan.chain_after))
+    }
+}

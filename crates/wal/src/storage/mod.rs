@@ -1,0 +1,140 @@
+//! The file-system boundary of the log.
+//!
+//! Every byte the log reads or writes, and every directory change it makes, goes through
+//! [`Storage`] and [`StorageFile`]. Two implementations exist: [`OsStorage`] (the real file system)
+//! and [`SimStorage`] (a deterministic, seeded, in-memory file system that keeps live and durable
+//! state apart and can crash).
+//!
+//! The contract both implementations keep, and that the log relies on:
+//! - `StorageFile::sync_data` makes the file's bytes and length durable (fdatasync), but not its
+//!   directory entry;
+//! - `Storage::sync_dir` makes the entries of one directory durable (creations, renames, removals);
+//! - nothing else is durable: after a crash, unsynced bytes may be lost, kept, or torn, and
+//!   unsynced directory entries may be lost or kept;
+//! - bytes that were durable are never damaged by a crash.
+
+mod os;
+mod sim;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use os::OsStorage;
+pub use sim::{CrashMode, Fault, FaultKind, FaultOp, SimStorage};
+
+/// How [`Storage::open_file`] opens a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Read only; the file must exist.
+    Read,
+    /// Read and write; the file must exist.
+    ReadWrite,
+    /// Read and write; the file must not exist (it is created, mode 0600). Its directory entry is
+    /// not durable until the directory is synced.
+    CreateNew,
+    /// Read and write; created (mode 0600) if missing, truncated to zero length if present.
+    CreateTruncate,
+}
+
+/// An open file. All I/O is positional, so one handle can be shared by threads.
+pub trait StorageFile: Send + Sync + fmt::Debug {
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at end of file).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+
+    /// Writes all of `buf` at `offset`, extending the file if needed. On error, any prefix of
+    /// `buf` may have been written.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+
+    /// Makes the file's data and length durable (fdatasync).
+    fn sync_data(&self) -> io::Result<()>;
+
+    /// The file's current (live) length in bytes.
+    fn len(&self) -> io::Result<u64>;
+
+    /// Whether the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Sets the file's length, zero-filling when it grows. Not durable until `sync_data`.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+
+    /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
+    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            let n = self.read_at(buf, offset)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shorter than expected",
+                ));
+            }
+            buf = &mut buf[n..];
+            offset += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// A held writer lock; dropping it releases the lock.
+pub trait LockGuard: Send + Sync + fmt::Debug {}
+
+/// The outcome of one attempt to take the writer lock.
+#[derive(Debug)]
+pub enum LockAttempt {
+    /// The lock is ours until the guard is dropped.
+    Acquired(Box<dyn LockGuard>),
+    /// Another holder has it; `pid` is what the holder wrote into the lock file, when readable.
+    Held {
+        /// Process id of the holder, if the lock file names one.
+        pid: Option<u32>,
+    },
+}
+
+/// A file system: the real one or a simulated one.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Creates `path` and any missing parents with mode 0700. Returns `true` if `path` itself was
+    /// created. New entries are not durable until their parent directory is synced.
+    fn create_dir_all(&self, path: &Path) -> io::Result<bool>;
+
+    /// Whether `path` exists (file or directory).
+    fn exists(&self, path: &Path) -> io::Result<bool>;
+
+    /// The names (not paths) of the entries of directory `path`, sorted.
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+
+    /// Opens or creates a file.
+    fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StorageFile>>;
+
+    /// A read-only view of a whole file that will not change while it is held (a sealed segment).
+    /// The OS implementation maps it with memmap2.
+    fn map_file(&self, path: &Path) -> io::Result<Bytes>;
+
+    /// Renames `from` to `to`, replacing `to` if it exists. Not durable until both parent
+    /// directories are synced.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+
+    /// Removes a file. Not durable until its directory is synced.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+
+    /// Makes the entries of directory `path` durable (fsync of the directory).
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+
+    /// Tries once to take an exclusive lock on the file at `path` (created 0600 if missing), and
+    /// on success writes `pid` into it. The lock is released when the guard is dropped or the
+    /// process dies.
+    fn try_lock(&self, path: &Path, pid: u32) -> io::Result<LockAttempt>;
+
+    /// Wall-clock time in nanoseconds since the Unix epoch (the simulated storage returns a
+    /// deterministic clock).
+    fn now_nanos(&self) -> u64;
+
+    /// Sleeps for `duration` (the simulated storage may advance its clock instead).
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}

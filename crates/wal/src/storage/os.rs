@@ -1,0 +1,203 @@
+//! The real file system, through std::fs, with memmap2 for sealed segments.
+
+#![expect(unsafe_code, reason = "memory-mapping a sealed segment is unsafe in memmap2's API")]
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::{LockAttempt, LockGuard, OpenMode, Storage, StorageFile};
+
+/// The operating system's file system. Files are created 0600 and directories 0700.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsStorage;
+
+impl OsStorage {
+    /// The OS file system.
+    #[must_use]
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+#[derive(Debug)]
+struct OsFile {
+    file: File,
+}
+
+#[derive(Debug)]
+struct OsLock {
+    // The lock lives as long as this open file description does; the OS drops it if the process
+    // dies, so a lock is never stale.
+    _file: File,
+}
+
+impl LockGuard for OsLock {}
+
+fn options(mode: OpenMode) -> OpenOptions {
+    let mut opts = OpenOptions::new();
+    match mode {
+        OpenMode::Read => {
+            opts.read(true);
+        }
+        OpenMode::ReadWrite => {
+            opts.read(true).write(true);
+        }
+        OpenMode::CreateNew => {
+            opts.read(true).write(true).create_new(true);
+        }
+        OpenMode::CreateTruncate => {
+            opts.read(true).write(true).create(true).truncate(true);
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts
+}
+
+impl Storage for OsStorage {
+    fn create_dir_all(&self, path: &Path) -> io::Result<bool> {
+        if path.is_dir() {
+            return Ok(false);
+        }
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(path)?;
+        Ok(true)
+    }
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        path.try_exists()
+    }
+
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(path)? {
+            let entry = entry?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StorageFile>> {
+        let file = options(mode).open(path)?;
+        Ok(Box::new(OsFile { file }))
+    }
+
+    fn map_file(&self, path: &Path) -> io::Result<Bytes> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            return Ok(Bytes::new());
+        }
+        // SAFETY: only sealed segments are mapped. They are never written again; the log replaces
+        // them only by rename (which leaves this mapping's inode intact) and never truncates them
+        // in place, so the mapped bytes do not change or shrink while the map is alive.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Bytes::from_owner(map))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
+    }
+
+    fn try_lock(&self, path: &Path, pid: u32) -> io::Result<LockAttempt> {
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = opts.open(path)?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0)?;
+                file.seek(SeekFrom::Start(0))?;
+                writeln!(file, "{pid}")?;
+                file.sync_data()?;
+                Ok(LockAttempt::Acquired(Box::new(OsLock { _file: file })))
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                // The holder may be rewriting its pid right now; an unreadable pid is reported as
+                // unknown rather than as an error.
+                let _ = file.read_to_string(&mut text);
+                Ok(LockAttempt::Held { pid: text.trim().parse().ok() })
+            }
+            Err(TryLockError::Error(err)) => Err(err),
+        }
+    }
+
+    fn now_nanos(&self) -> u64 {
+        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+impl StorageFile for OsFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            self.file.read_at(buf, offset)
+        }
+        #[cfg(windows)]
+        {
+            use std::os::windows::fs::FileExt;
+            self.file.seek_read(buf, offset)
+        }
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            self.file.write_all_at(buf, offset)
+        }
+        #[cfg(windows)]
+        {
+            use std::os::windows::fs::FileExt;
+            let mut done = 0;
+            while done < buf.len() {
+                let n = self.file.seek_write(&buf[done..], offset + done as u64)?;
+                if n == 0 {
+                    return Err(io::Error::from(io::ErrorKind::WriteZero));
+                }
+                done += n;
+            }
+            Ok(())
+        }
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+}

@@ -1,0 +1,368 @@
+//! Appends and group commit.
+//!
+//! An append encodes its frame under the state lock: it takes its sequence numbers, extends the
+//! hash chain, and queues the bytes (and a segment roll, when the segment is full) as `Pending`
+//! items. The I/O is done by one leader at a time, outside the state lock: it takes every queued
+//! item, writes them in order, and fdatasyncs once. Appenders that queued while a leader was busy
+//! are covered by the next leader's single fdatasync: that is the group commit.
+//!
+//! Poisoning: the first failed write or fsync records its cause in `State::poisoned`. From then on
+//! no append is accepted and no sequence number becomes durable or visible, so nothing whose
+//! fsync failed is ever acknowledged (a later fsync could succeed without the lost pages ever
+//! reaching the disk, as Linux drops dirty pages after a failed writeback).
+
+use std::path::Path;
+
+use crate::chain::chain_next;
+use crate::error::{Error, Result};
+use crate::format::{
+    self, FRAME_BYTES_MAX, FRAME_HEADER_BYTES, Footer, INDEX_INTERVAL_BYTES, IndexEntry,
+    RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SegmentHeader,
+};
+use crate::log::{
+    ActiveSeg, Appended, Durability, Log, PENDING_BYTES_MAX, Pending, SealedSeg, Shared, State,
+};
+use crate::storage::OpenMode;
+
+use parking_lot::MutexGuard;
+use std::sync::Arc;
+
+impl Log {
+    /// Appends one record. With `Durability::Sync` it returns once the record is durable.
+    ///
+    /// # Errors
+    /// `TooLarge` past [`format::PAYLOAD_BYTES_MAX`]; `Poisoned` after an earlier I/O failure;
+    /// `Io` if the write or fdatasync fails (the record is then not acknowledged, and the log is
+    /// poisoned).
+    pub fn append(&self, payload: &[u8]) -> Result<Appended> {
+        self.append_batch(&[payload])
+    }
+
+    /// Appends records as one atomic batch: after a crash either all of them are in the log or
+    /// none is. They get consecutive sequence numbers and one timestamp.
+    ///
+    /// # Errors
+    /// As [`Log::append`]; `EmptyBatch` for no records; `TooLarge` if the batch does not fit in
+    /// one frame ([`FRAME_BYTES_MAX`]).
+    pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Appended> {
+        if payloads.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        let body: u64 =
+            payloads.iter().map(|p| (RECORD_HEADER_BYTES + p.as_ref().len()) as u64).sum();
+        let frame_len = FRAME_HEADER_BYTES as u64 + body;
+        if frame_len > u64::from(FRAME_BYTES_MAX) {
+            return Err(Error::TooLarge { bytes: frame_len, max: u64::from(FRAME_BYTES_MAX) });
+        }
+        let shared = &*self.shared;
+        let mut st = shared.state.lock();
+        if let Some(cause) = &st.poisoned {
+            return Err(Error::Poisoned { cause: cause.clone() });
+        }
+        let appended = encode_append(shared, &mut st, payloads, frame_len);
+        match shared.options.durability {
+            Durability::Sync => {
+                wait_durable(shared, st, appended.last)?;
+            }
+            Durability::Periodic(_) | Durability::Manual => {
+                st.visible_seq = appended.last;
+                let flush = st.pending_bytes >= PENDING_BYTES_MAX && !st.leader;
+                if flush {
+                    lead(shared, &mut st, false)?;
+                }
+                drop(st);
+                shared.cond.notify_all();
+            }
+        }
+        Ok(appended)
+    }
+
+    /// Makes every appended record durable (fdatasync), whatever the durability mode.
+    ///
+    /// # Errors
+    /// `Poisoned` or `Io`, as for appends.
+    pub fn sync(&self) -> Result<()> {
+        sync(&self.shared)
+    }
+}
+
+/// Makes everything encoded so far durable.
+pub(crate) fn sync(shared: &Shared) -> Result<()> {
+    let st = shared.state.lock();
+    let target = st.next_seq - 1;
+    if st.durable_seq >= target && st.pending.is_empty() {
+        return match &st.poisoned {
+            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            None => Ok(()),
+        };
+    }
+    wait_durable(shared, st, target)
+}
+
+/// Makes sure records up to `seq` are written to the segment file (not necessarily durable),
+/// for readers of buffered records.
+pub(crate) fn ensure_written(shared: &Shared, seq: u64) -> Result<()> {
+    let mut st = shared.state.lock();
+    loop {
+        if st.written_seq >= seq {
+            return Ok(());
+        }
+        if let Some(cause) = &st.poisoned {
+            return Err(Error::Poisoned { cause: cause.clone() });
+        }
+        if st.leader {
+            shared.cond.wait(&mut st);
+        } else {
+            lead(shared, &mut st, false)?;
+        }
+    }
+}
+
+fn wait_durable(shared: &Shared, mut st: MutexGuard<'_, State>, seq: u64) -> Result<()> {
+    loop {
+        if st.durable_seq >= seq {
+            return Ok(());
+        }
+        if let Some(cause) = &st.poisoned {
+            return Err(Error::Poisoned { cause: cause.clone() });
+        }
+        if st.leader {
+            shared.cond.wait(&mut st);
+        } else {
+            lead(shared, &mut st, true)?;
+        }
+    }
+}
+
+/// Encodes one append into the pending queue. Infallible: every check happened before.
+fn encode_append<P: AsRef<[u8]>>(
+    shared: &Shared,
+    st: &mut State,
+    payloads: &[P],
+    frame_len: u64,
+) -> Appended {
+    let ts = shared.storage.now_nanos().max(st.last_ts);
+    if st.active.record_count > 0 && st.active.len + frame_len > shared.options.segment_bytes_target
+    {
+        plan_roll(shared, st);
+    }
+    let first = st.next_seq;
+    let offset = st.active.len;
+    let watermark = st.active.durable_len;
+    let mut bytes = match st.pending.pop() {
+        Some(Pending::Write { offset: start, bytes }) if start + bytes.len() as u64 == offset => {
+            bytes
+        }
+        Some(other) => {
+            st.pending.push(other);
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let start_in_buf = bytes.len();
+    let written = format::encode_frame(
+        &mut bytes,
+        first,
+        watermark,
+        payloads.iter().map(|p| (ts, p.as_ref())),
+    );
+    debug_assert_eq!(written as u64, frame_len, "frame length matches the pre-check");
+    let frame = &bytes[start_in_buf..];
+    st.active.crc.update(frame);
+    for (i, p) in payloads.iter().enumerate() {
+        st.chain = chain_next(&st.chain, first + i as u64, ts, p.as_ref());
+    }
+    if offset >= st.active.next_index_at {
+        st.active.index.push(IndexEntry { seq: first, ts, offset });
+        st.active.next_index_at = (offset / INDEX_INTERVAL_BYTES + 1) * INDEX_INTERVAL_BYTES;
+    }
+    let count = payloads.len() as u64;
+    st.active.len += frame_len;
+    st.active.record_count += count;
+    st.next_seq += count;
+    st.last_ts = ts;
+    st.pending_bytes += written;
+    let write_offset = offset - start_in_buf as u64;
+    st.pending.push(Pending::Write { offset: write_offset, bytes });
+    Appended { first, last: first + count - 1, ts }
+}
+
+/// Queues the seal of the active segment and the creation of the next one.
+fn plan_roll(shared: &Shared, st: &mut State) {
+    let last_seq = st.next_seq - 1;
+    let footer = Footer {
+        record_count: st.active.record_count,
+        last_seq,
+        last_ts: st.last_ts,
+        chain_after: st.chain,
+        data_end: st.active.len,
+        segment_crc: st.active.crc.clone().finalize(),
+    };
+    let mut seal = format::encode_index(&st.active.index);
+    seal.extend_from_slice(&footer.encode());
+    let next_first_seq = st.next_seq;
+    let next_path = shared.wal_dir.join(format::segment_file_name(next_first_seq));
+    let header = SegmentHeader { first_seq: next_first_seq, chain_before: st.chain }.encode();
+    let new_active = ActiveSeg::new(next_first_seq, next_path.clone(), st.chain);
+    let old = std::mem::replace(&mut st.active, new_active);
+    st.sealed.push(SealedSeg {
+        first_seq: old.first_seq,
+        last_seq,
+        last_ts: st.last_ts,
+        chain_before: old.chain_before,
+        chain_after: st.chain,
+        path: old.path,
+        data_end: old.len,
+        on_disk: false,
+        index: Some(Arc::new(old.index)),
+    });
+    st.pending_bytes += seal.len();
+    st.pending.push(Pending::Roll {
+        data_end: old.len,
+        seal,
+        next_path,
+        header: header.to_vec(),
+        next_first_seq,
+    });
+}
+
+impl ActiveSeg {
+    pub(crate) fn new(
+        first_seq: u64,
+        path: std::path::PathBuf,
+        chain_before: crate::ChainValue,
+    ) -> Self {
+        let header = SegmentHeader { first_seq, chain_before }.encode();
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&header);
+        Self {
+            first_seq,
+            path,
+            chain_before,
+            len: SEGMENT_HEADER_BYTES as u64,
+            durable_len: SEGMENT_HEADER_BYTES as u64,
+            record_count: 0,
+            crc,
+            index: Vec::new(),
+            next_index_at: 0,
+        }
+    }
+}
+
+/// Does the I/O of every pending item as the leader, with the state lock released meanwhile.
+/// On return the caller holds the lock again; `leader` is cleared and waiters are woken.
+fn lead(shared: &Shared, st: &mut MutexGuard<'_, State>, sync: bool) -> Result<()> {
+    debug_assert!(!st.leader, "one leader at a time");
+    st.leader = true;
+    let pending = std::mem::take(&mut st.pending);
+    st.pending_bytes = 0;
+    let target = st.next_seq - 1;
+    let sync_needed = sync && st.durable_seq < target;
+    let outcome = MutexGuard::unlocked(st, || {
+        let mut io = shared.io.lock();
+        perform(shared, &mut io, pending, sync_needed)
+    });
+    st.leader = false;
+    let result = match outcome {
+        Ok(done) => {
+            st.written_seq = target;
+            for sealed in &mut st.sealed {
+                if done.sealed_through >= sealed.first_seq {
+                    sealed.on_disk = true;
+                }
+            }
+            if sync_needed {
+                st.durable_seq = target;
+                if st.active.first_seq == done.segment_first_seq {
+                    st.active.durable_len = st.active.durable_len.max(done.end);
+                }
+            }
+            if shared.options.durability == Durability::Sync {
+                st.visible_seq = st.durable_seq;
+            }
+            Ok(())
+        }
+        Err(err) => {
+            st.poisoned = Some(err.to_string());
+            Err(err)
+        }
+    };
+    shared.cond.notify_all();
+    result
+}
+
+struct Done {
+    /// First sequence number of the segment the last write went to.
+    segment_first_seq: u64,
+    /// End offset of the last write in that segment.
+    end: u64,
+    /// Every sealed segment whose first sequence number is at most this is sealed on disk.
+    sealed_through: u64,
+}
+
+fn perform(
+    shared: &Shared,
+    io: &mut crate::log::Io,
+    pending: Vec<Pending>,
+    sync: bool,
+) -> Result<Done> {
+    let mut done = Done { segment_first_seq: 0, end: 0, sealed_through: 0 };
+    for item in pending {
+        match item {
+            Pending::Write { offset, bytes } => {
+                io.file
+                    .write_all_at(&bytes, offset)
+                    .map_err(|e| Error::io("write", &io.path, e))?;
+                done.end = offset + bytes.len() as u64;
+            }
+            Pending::Roll { data_end, seal, next_path, header, next_first_seq } => {
+                io.file
+                    .write_all_at(&seal, data_end)
+                    .map_err(|e| Error::io("write", &io.path, e))?;
+                let sealed_len = data_end + seal.len() as u64;
+                io.file.set_len(sealed_len).map_err(|e| Error::io("truncate", &io.path, e))?;
+                io.file.sync_data().map_err(|e| Error::io("fdatasync", &io.path, e))?;
+                done.sealed_through = next_first_seq - 1;
+                let file = create_segment(shared, &next_path, &header)?;
+                io.file = file;
+                io.path = next_path;
+                io.first_seq = next_first_seq;
+                done.end = SEGMENT_HEADER_BYTES as u64;
+            }
+        }
+    }
+    if sync {
+        io.file.sync_data().map_err(|e| Error::io("fdatasync", &io.path, e))?;
+    }
+    done.segment_first_seq = io.first_seq;
+    Ok(done)
+}
+
+/// Creates a segment file with `header`, preallocated if configured, durable with its directory
+/// entry before it is returned.
+pub(crate) fn create_segment(
+    shared: &Shared,
+    path: &Path,
+    header: &[u8],
+) -> Result<Box<dyn crate::storage::StorageFile>> {
+    create_segment_on(&*shared.storage, &shared.wal_dir, path, header, &shared.options)
+}
+
+pub(crate) fn create_segment_on(
+    storage: &dyn crate::storage::Storage,
+    wal_dir: &Path,
+    path: &Path,
+    header: &[u8],
+    options: &crate::log::Options,
+) -> Result<Box<dyn crate::storage::StorageFile>> {
+    let file =
+        storage.open_file(path, OpenMode::CreateNew).map_err(|e| Error::io("create", path, e))?;
+    file.write_all_at(header, 0).map_err(|e| Error::io("write", path, e))?;
+    if options.preallocate {
+        file.set_len(options.segment_bytes_target)
+            .map_err(|e| Error::io("preallocate", path, e))?;
+    }
+    file.sync_data().map_err(|e| Error::io("fdatasync", path, e))?;
+    storage.sync_dir(wal_dir).map_err(|e| Error::io("fsync directory", wal_dir, e))?;
+    Ok(file)
+}
