@@ -455,9 +455,24 @@ fn read_step(cursor: &mut Cursor, next: u64, strict: bool) -> Result<Step> {
         };
         let len = usize::try_from(fh.frame_len()).expect("frame length fits usize");
         let frame = window(cursor, offset, len, refreshed)?;
-        if frame.len() < len && !refreshed && cursor.end.is_none() {
-            refreshed = true;
-            continue;
+        let past_end = cursor.end.is_some_and(|end| offset + fh.frame_len() > end);
+        if frame.len() < len || past_end {
+            if cursor.end.is_some() {
+                return Err(Error::corrupt(
+                    &cursor.path,
+                    offset,
+                    next,
+                    format!("frame of {len} bytes runs past the end of the segment's frames"),
+                ));
+            }
+            if !refreshed {
+                refreshed = true;
+                continue;
+            }
+            if strict {
+                return Err(Error::corrupt(&cursor.path, offset, next, "incomplete frame"));
+            }
+            return Ok(Step::End);
         }
         break (fh, frame);
     };

@@ -169,7 +169,6 @@ pub(crate) fn recover(
         break;
     }
     let prev = sealed.last().cloned();
-    let start_seq = sealed.first().map(|s| s.first_seq);
     let (active, file, last_ts, chain) = match tail {
         Some((first_seq, path)) => cx.recover_tail(&path, first_seq, prev.as_ref(), &mut sealed)?,
         None => {
@@ -182,6 +181,7 @@ pub(crate) fn recover(
             (ActiveSeg::new(first_seq, path, chain), file, last_ts, chain)
         }
     };
+    let start_seq = sealed.first().map(|s| s.first_seq);
     let next_seq = active.first_seq + active.record_count;
     cx.report.last_seq = next_seq - 1;
     Ok(Recovered {

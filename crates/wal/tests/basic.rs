@@ -1,0 +1,212 @@
+//! Guards the basic contract of the log on both storages: records read back byte-identical,
+//! gapless and in order, across segment rolls and reopens; timestamps never decrease; the hash
+//! chain is computable at every sequence; limits and the writer lock are enforced.
+
+mod common;
+
+use annal_wal::{CHAIN_START, Durability, Error, Options, chain_next};
+use common::{Env, both, payload, payloads, read_all, small};
+
+#[test]
+fn append_read_reopen_across_segments() {
+    both(|env| {
+        let log = env.open(small(Durability::Sync)).expect("open");
+        let mut want = Vec::new();
+        for seq in 1..=300u64 {
+            let a = log.append(&payload(seq)).expect("append");
+            assert_eq!((a.first, a.last), (seq, seq), "{}", env.name());
+            want.push(payload(seq));
+        }
+        let batch: Vec<Vec<u8>> = (301..=310).map(payload).collect();
+        let a = log.append_batch(&batch).expect("batch");
+        assert_eq!((a.first, a.last), (301, 310));
+        want.extend(batch);
+        assert!(log.segments().len() > 3, "{}: small segments roll", env.name());
+        let got = read_all(&log);
+        assert_eq!(payloads(&got), want, "{}", env.name());
+        assert!(got.windows(2).all(|w| w[0].ts <= w[1].ts && w[0].seq + 1 == w[1].seq));
+        let head = log.chain_head().expect("head");
+        drop(log);
+
+        let log = env.open(small(Durability::Sync)).expect("reopen");
+        assert!(log.recovery_report().is_clean(), "{}: {:?}", env.name(), log.recovery_report());
+        assert_eq!(log.last_seq(), 310);
+        assert_eq!(log.chain_head().expect("head"), head, "{}: chain survives reopen", env.name());
+        assert_eq!(payloads(&read_all(&log)), want);
+        let a = log.append(b"after reopen").expect("append after reopen");
+        assert_eq!(a.first, 311);
+    });
+}
+
+#[test]
+fn read_from_every_position() {
+    both(|env| {
+        let log = env.open(small(Durability::Manual)).expect("open");
+        for seq in 1..=200u64 {
+            if seq % 10 == 0 {
+                let b: Vec<Vec<u8>> = (0..3).map(|i| payload(seq * 1000 + i)).collect();
+                log.append_batch(&b).expect("batch");
+            } else {
+                log.append(&payload(seq)).expect("append");
+            }
+        }
+        log.sync().expect("sync");
+        let all = read_all(&log);
+        for from in [1, 2, 9, 10, 11, 12, 57, 150, all.len() as u64] {
+            let got: Vec<_> = log.read_from(from).map(|r| r.expect("read")).collect();
+            assert_eq!(
+                got,
+                all[usize::try_from(from - 1).expect("small")..],
+                "{} from {from}",
+                env.name()
+            );
+        }
+        assert_eq!(log.read_from(all.len() as u64 + 1).count(), 0);
+    });
+}
+
+#[test]
+fn chain_at_every_sequence_matches_a_recomputation() {
+    both(|env| {
+        let log = env.open(small(Durability::Manual)).expect("open");
+        for seq in 1..=120u64 {
+            log.append(&payload(seq)).expect("append");
+        }
+        let records = read_all(&log);
+        let mut chain = CHAIN_START;
+        assert_eq!(log.chain_at(0).expect("chain before first"), CHAIN_START);
+        for r in &records {
+            chain = chain_next(&chain, r.seq, r.ts, &r.payload);
+            assert_eq!(log.chain_at(r.seq).expect("chain"), chain, "{} at {}", env.name(), r.seq);
+        }
+        assert_eq!(log.chain_head().expect("head"), chain);
+        assert!(matches!(log.chain_at(121), Err(Error::OutOfRange { seq: 121, .. })));
+    });
+}
+
+#[test]
+fn limits_and_empty_batches_are_refused_without_writing() {
+    both(|env| {
+        let log = env.open(small(Durability::Sync)).expect("open");
+        let err = log.append_batch::<&[u8]>(&[]).expect_err("empty batch");
+        assert!(matches!(err, Error::EmptyBatch), "{err}");
+        let huge = vec![0u8; annal_wal::format::FRAME_BYTES_MAX as usize];
+        let err = log.append(&huge).expect_err("too large");
+        assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+        assert_eq!(log.last_seq(), 0);
+        log.append(b"fine").expect("log still usable");
+        assert_eq!(log.last_seq(), 1);
+    });
+}
+
+#[test]
+fn second_writer_is_refused_with_the_holder_pid() {
+    both(|env| {
+        let log = env.open(Options::default()).expect("open");
+        let err = env.open(Options::default()).expect_err("second writer");
+        match err {
+            Error::Locked { pid, .. } => {
+                assert_eq!(pid, Some(std::process::id()), "{}", env.name())
+            }
+            other => panic!("{}: expected Locked, got {other}", env.name()),
+        }
+        drop(log);
+        env.open(Options::default()).expect("lock released on drop");
+    });
+}
+
+#[test]
+fn periodic_mode_makes_records_durable_without_sync_calls() {
+    both(|env| {
+        let log = env.open(small(Durability::Periodic(5))).expect("open");
+        for seq in 1..=50u64 {
+            log.append(&payload(seq)).expect("append");
+        }
+        assert_eq!(log.last_seq(), 50, "acknowledged at once");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while log.durable_seq() < 50 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}: periodic sync never ran",
+                env.name()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    });
+}
+
+#[test]
+fn concurrent_appenders_get_distinct_gapless_sequences() {
+    both(|env| {
+        let log = std::sync::Arc::new(env.open(small(Durability::Sync)).expect("open"));
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let log = std::sync::Arc::clone(&log);
+                std::thread::spawn(move || {
+                    (0..40u64)
+                        .map(|i| {
+                            let p = format!("t{t}-{i}").into_bytes();
+                            (log.append(&p).expect("append").first, p)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut acked: Vec<(u64, Vec<u8>)> =
+            threads.into_iter().flat_map(|t| t.join().expect("thread")).collect();
+        acked.sort();
+        assert_eq!(acked.len(), 320);
+        let got = read_all(&log);
+        assert_eq!(got.len(), 320, "{}", env.name());
+        for (r, (seq, p)) in got.iter().zip(&acked) {
+            assert_eq!((r.seq, r.payload.as_ref()), (*seq, p.as_slice()), "{}", env.name());
+        }
+    });
+}
+
+#[test]
+fn follow_sees_appends_from_another_thread() {
+    both(|env| {
+        let log = std::sync::Arc::new(env.open(small(Durability::Sync)).expect("open"));
+        let mut follower = log.read_from(1).follow();
+        let writer = {
+            let log = std::sync::Arc::clone(&log);
+            std::thread::spawn(move || {
+                for seq in 1..=100u64 {
+                    log.append(&payload(seq)).expect("append");
+                }
+            })
+        };
+        for seq in 1..=100u64 {
+            let r = follower.next().expect("a record").expect("valid");
+            assert_eq!((r.seq, r.payload.to_vec()), (seq, payload(seq)), "{}", env.name());
+        }
+        writer.join().expect("writer");
+    });
+}
+
+#[test]
+fn directory_reader_reads_what_the_writer_acknowledged() {
+    both(|env| {
+        let log = env.open(small(Durability::Sync)).expect("open");
+        for seq in 1..=150u64 {
+            log.append(&payload(seq)).expect("append");
+        }
+        let reader = annal_wal::Reader::open(std::sync::Arc::clone(&env.storage), &env.dir, 1)
+            .expect("reader");
+        let got: Vec<_> = reader.map(|r| r.expect("read")).collect();
+        assert_eq!(payloads(&got), (1..=150).map(payload).collect::<Vec<_>>(), "{}", env.name());
+        let reader = annal_wal::Reader::open(std::sync::Arc::clone(&env.storage), &env.dir, 77)
+            .expect("reader");
+        assert_eq!(reader.map(|r| r.expect("read").seq).next(), Some(77));
+    });
+}
+
+#[test]
+fn invalid_options_are_refused() {
+    let env = Env::sim(1);
+    let err = env
+        .open(Options { segment_bytes_target: 10, ..Options::default() })
+        .expect_err("tiny segments");
+    assert!(matches!(err, Error::InvalidOption(_)), "{err}");
+}
