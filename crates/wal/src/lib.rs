@@ -1,4 +1,57 @@
-//! annal-wal: a segmented write-ahead log of opaque records.
+//! annal-wal: a segmented, checksummed, crash-safe write-ahead log of opaque records.
+//!
+//! Records get gapless sequence numbers from 1 and non-decreasing nanosecond timestamps. They are
+//! stored in frames (one record, or an atomic batch) with a CRC32 over header and payload, in
+//! segment files named by their first sequence number, sealed with an index block and a footer
+//! when full. Every record extends a blake3 hash chain for audit trails.
+//!
+//! # What holds after a crash
+//! - With [`Durability::Sync`] (the default) an append returns only after an fdatasync covering
+//!   it (and a directory fsync for a new segment): it survives a process crash or power loss.
+//!   Concurrent appenders share one fdatasync (group commit).
+//! - A batch is all-or-nothing.
+//! - After recovery the log is a gapless prefix of what was appended, byte for byte.
+//! - A torn tail (incomplete or unsynced final frames) is cut off and reported in the
+//!   [`RecoveryReport`], its bytes kept in `quarantine/`. Any other damage (a bad frame below the
+//!   durable watermark, a damaged sealed segment) is an [`Error::Corrupt`] naming the file, byte
+//!   offset and sequence number; [`RecoveryMode::TruncateAtCorruption`] is the explicit repair.
+//! - After a failed write or fsync the log is poisoned: it refuses writes until reopened, and
+//!   never acknowledges a record whose fsync failed.
+//! - One writer per directory (an OS file lock, released if the process dies); readers in other
+//!   processes use [`Reader::open`] and never modify files.
+//!
+//! # What it does not do
+//! It does not interpret payloads, and it does not protect against a file system that corrupts
+//! data it reported as synced beyond what checksums detect. Opening checks sealed segments by
+//! header and footer only (opening costs O(active segment)); their frames are checked when read.
+//!
+//! All I/O goes through the [`storage::Storage`] trait: [`storage::OsStorage`] for real files, and
+//! [`storage::SimStorage`], a simulated file system that can crash, tear writes and inject EIO or
+//! ENOSPC, for testing.
+//!
+//! # Example
+//! ```
+//! use annal_wal::{Durability, Log, Options};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let log = Log::open(dir.path(), Options { durability: Durability::Sync, ..Options::default() })?;
+//! let first = log.append(b"account opened")?;
+//! let batch = log.append_batch(&[&b"deposit 10"[..], &b"withdraw 3"[..]])?;
+//! assert_eq!((first.first, batch.first, batch.last), (1, 2, 3));
+//!
+//! let payloads: Vec<Vec<u8>> =
+//!     log.read_from(2).map(|r| r.map(|r| r.payload.to_vec())).collect::<Result<_, _>>()?;
+//! assert_eq!(payloads, vec![b"deposit 10".to_vec(), b"withdraw 3".to_vec()]);
+//! let head = log.chain_head()?;
+//! log.close()?;
+//!
+//! let log = Log::open(dir.path(), Options::default())?;
+//! assert!(log.recovery_report().is_clean());
+//! assert_eq!(log.chain_head()?, head);
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 mod chain;

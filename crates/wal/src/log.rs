@@ -260,6 +260,8 @@ impl Log {
         let wal_dir = dir.join(WAL_DIR);
         ensure_dir(storage.as_ref(), &dir)?;
         let guard = acquire_lock(storage.as_ref(), &dir, options.lock_timeout)?;
+        // The lock file may be new: every directory change is followed by a directory fsync.
+        storage.sync_dir(&dir).map_err(|e| Error::io("fsync directory", &dir, e))?;
         ensure_dir(storage.as_ref(), &wal_dir)?;
         let recovered = recovery::recover(storage.as_ref(), &dir, &wal_dir, &options)?;
         let last = recovered.next_seq - 1;

@@ -329,26 +329,33 @@ fn locate_dir(storage: &dyn Storage, wal_dir: &Path, seq: u64) -> Result<Option<
     let first_seq = firsts[i];
     let last = i + 1 == firsts.len();
     let path = wal_dir.join(format::segment_file_name(first_seq));
-    match open_sealed(storage, &path, first_seq, seq, last) {
-        Ok(c) => Ok(Some(c)),
-        Err(_) if last => {
-            // No seal: the active segment. An unreadable header means it is being created.
-            let file = storage
-                .open_file(&path, OpenMode::Read)
-                .map_err(|e| Error::io("open", &path, e))?;
-            let mut header = [0u8; SEGMENT_HEADER_BYTES];
-            if file.read_exact_at(&mut header, 0).is_err()
-                || SegmentHeader::decode(&header).is_err()
-            {
-                return Ok(None);
-            }
-            drop(file);
-            let mut c = open_active(storage, path, first_seq, SEGMENT_HEADER_BYTES as u64, true)?;
-            c.last = true;
-            Ok(Some(c))
-        }
-        Err(e) => Err(e),
+    // Only a segment known to be sealed is mapped: the writer shrinks a preallocated active
+    // segment when it seals it, and touching a mapped page past the new end would kill this
+    // process (SIGBUS). A valid footer at the end of the file proves the seal is complete, and a
+    // sealed segment never changes again.
+    if !last || has_footer(storage, &path)? {
+        return open_sealed(storage, &path, first_seq, seq, last).map(Some);
     }
+    let file = storage.open_file(&path, OpenMode::Read).map_err(|e| Error::io("open", &path, e))?;
+    let mut header = [0u8; SEGMENT_HEADER_BYTES];
+    if file.read_exact_at(&mut header, 0).is_err() || SegmentHeader::decode(&header).is_err() {
+        // Being created: nothing written yet.
+        return Ok(None);
+    }
+    drop(file);
+    open_active(storage, path, first_seq, SEGMENT_HEADER_BYTES as u64, true).map(Some)
+}
+
+/// Whether the file ends in a valid footer, read without mapping it.
+fn has_footer(storage: &dyn Storage, path: &Path) -> Result<bool> {
+    let file = storage.open_file(path, OpenMode::Read).map_err(|e| Error::io("open", path, e))?;
+    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+    let Some(at) = len.checked_sub(FOOTER_BYTES as u64) else { return Ok(false) };
+    let mut footer = [0u8; FOOTER_BYTES];
+    if file.read_exact_at(&mut footer, at).is_err() {
+        return Ok(false);
+    }
+    Ok(Footer::decode(&footer).is_ok_and(|f| f.data_end <= at))
 }
 
 /// Opens a sealed segment by mapping it; checks its header and footer.
