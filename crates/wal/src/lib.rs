@@ -68,7 +68,7 @@ pub use chain::{CHAIN_START, ChainValue, chain_next, to_hex};
 pub use error::{Error, Result};
 pub use log::{
     Appended, Durability, LOCK_FILE, Log, Options, PENDING_BYTES_MAX, QUARANTINE_DIR, Record,
-    RecoveryMode, SegmentInfo, WAL_DIR,
+    RecoveryMode, SegmentInfo, Stats, WAL_DIR,
 };
 pub use reader::{Follow, Reader};
 pub use recovery::{Cut, RecoveryReport, TornTail};

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -208,6 +208,32 @@ pub(crate) struct Shared {
     pub report: RecoveryReport,
     pub lock: Mutex<Option<Box<dyn LockGuard>>>,
     pub closed: AtomicBool,
+    pub stats: Counters,
+}
+
+/// I/O counters, updated by the I/O leader.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub appends: AtomicU64,
+    pub writes: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub fdatasyncs: AtomicU64,
+    pub segments_created: AtomicU64,
+}
+
+/// Counters of what a [`Log`] did since it was opened; see [`Log::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Successful `append` and `append_batch` calls.
+    pub appends: u64,
+    /// Positional writes issued to segment files.
+    pub writes: u64,
+    /// Bytes written to segment files.
+    pub bytes_written: u64,
+    /// fdatasync calls on segment files (group commit makes this smaller than `appends`).
+    pub fdatasyncs: u64,
+    /// Segments created by rolling.
+    pub segments_created: u64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -294,6 +320,7 @@ impl Log {
             report: recovered.report,
             lock: Mutex::new(Some(guard)),
             closed: AtomicBool::new(false),
+            stats: Counters::default(),
             options,
         });
         if let Durability::Periodic(ms) = shared.options.durability {
@@ -383,6 +410,19 @@ impl Log {
             return Err(Error::OutOfRange { seq, first: start, last: at });
         }
         Ok(chain)
+    }
+
+    /// What the log did since it was opened.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        let c = &self.shared.stats;
+        Stats {
+            appends: c.appends.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            bytes_written: c.bytes_written.load(Ordering::Relaxed),
+            fdatasyncs: c.fdatasyncs.load(Ordering::Relaxed),
+            segments_created: c.segments_created.load(Ordering::Relaxed),
+        }
     }
 
     /// The segments, oldest first.

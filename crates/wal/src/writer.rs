@@ -26,6 +26,7 @@ use crate::storage::OpenMode;
 
 use parking_lot::MutexGuard;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 impl Log {
     /// Appends one record. With `Durability::Sync` it returns once the record is durable.
@@ -74,6 +75,7 @@ impl Log {
                 shared.cond.notify_all();
             }
         }
+        shared.stats.appends.fetch_add(1, Ordering::Relaxed);
         Ok(appended)
     }
 
@@ -313,6 +315,8 @@ fn perform(
                 io.file
                     .write_all_at(&bytes, offset)
                     .map_err(|e| Error::io("write", &io.path, e))?;
+                shared.stats.writes.fetch_add(1, Ordering::Relaxed);
+                shared.stats.bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 done.end = offset + bytes.len() as u64;
             }
             Pending::Roll { data_end, seal, next_path, header, next_first_seq } => {
@@ -324,6 +328,7 @@ fn perform(
                 io.file.sync_data().map_err(|e| Error::io("fdatasync", &io.path, e))?;
                 done.sealed_through = next_first_seq - 1;
                 let file = create_segment(shared, &next_path, &header)?;
+                shared.stats.segments_created.fetch_add(1, Ordering::Relaxed);
                 io.file = file;
                 io.path = next_path;
                 io.first_seq = next_first_seq;
@@ -333,6 +338,7 @@ fn perform(
     }
     if sync {
         io.file.sync_data().map_err(|e| Error::io("fdatasync", &io.path, e))?;
+        shared.stats.fdatasyncs.fetch_add(1, Ordering::Relaxed);
     }
     done.segment_first_seq = io.first_seq;
     Ok(done)
