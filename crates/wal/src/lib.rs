@@ -72,3 +72,4 @@ pub use log::{
 };
 pub use reader::{Follow, Reader};
 pub use recovery::{Cut, RecoveryReport, TornTail};
+pub use writer::Ticket;

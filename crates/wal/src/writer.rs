@@ -46,6 +46,20 @@ impl Log {
     /// As [`Log::append`]; `EmptyBatch` for no records; `TooLarge` if the batch does not fit in
     /// one frame ([`FRAME_BYTES_MAX`]).
     pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Appended> {
+        self.enqueue_batch(payloads)?.wait()
+    }
+
+    /// The first half of [`Log::append_batch`]: takes the sequence numbers and queues the frame,
+    /// without waiting for it to be durable. [`Ticket::wait`] is the second half. Between the
+    /// two, the caller may release its own locks, so that appenders that order their appends
+    /// under a lock still share fdatasyncs.
+    ///
+    /// A ticket dropped without `wait` leaves its records queued: a later append or sync writes
+    /// them, but nothing acknowledges them.
+    ///
+    /// # Errors
+    /// As [`Log::append_batch`], except failures of the I/O itself, which `wait` reports.
+    pub fn enqueue_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Ticket<'_>> {
         if payloads.is_empty() {
             return Err(Error::EmptyBatch);
         }
@@ -61,22 +75,15 @@ impl Log {
             return Err(Error::Poisoned { cause: cause.clone() });
         }
         let appended = encode_append(shared, &mut st, payloads, frame_len);
-        match shared.options.durability {
-            Durability::Sync => {
-                wait_durable(shared, st, appended.last)?;
-            }
-            Durability::Periodic(_) | Durability::Manual => {
-                st.visible_seq = appended.last;
-                let flush = st.pending_bytes >= PENDING_BYTES_MAX && !st.leader;
-                if flush {
-                    lead(shared, &mut st, false)?;
-                }
-                drop(st);
-                shared.cond.notify_all();
-            }
+        if shared.options.durability != Durability::Sync {
+            st.visible_seq = appended.last;
+            let flush = st.pending_bytes >= PENDING_BYTES_MAX && !st.leader;
+            let flushed = if flush { lead(shared, &mut st, false) } else { Ok(()) };
+            drop(st);
+            shared.cond.notify_all();
+            flushed?;
         }
-        shared.stats.appends.fetch_add(1, Ordering::Relaxed);
-        Ok(appended)
+        Ok(Ticket { log: self, appended })
     }
 
     /// Makes every appended record durable (fdatasync), whatever the durability mode.
@@ -85,6 +92,36 @@ impl Log {
     /// `Poisoned` or `Io`, as for appends.
     pub fn sync(&self) -> Result<()> {
         sync(&self.shared)
+    }
+}
+
+/// Sequence numbers taken by [`Log::enqueue_batch`], not yet acknowledged.
+#[derive(Debug)]
+#[must_use = "records are acknowledged only by `wait`"]
+pub struct Ticket<'a> {
+    log: &'a Log,
+    appended: Appended,
+}
+
+impl Ticket<'_> {
+    /// The sequence numbers and timestamp the records got.
+    pub fn appended(&self) -> Appended {
+        self.appended
+    }
+
+    /// Waits until the records are acknowledged: with `Durability::Sync`, until an fdatasync
+    /// covers them; otherwise at once.
+    ///
+    /// # Errors
+    /// `Io` if the write or fdatasync failed, `Poisoned` if an earlier one did: the records are
+    /// then not acknowledged.
+    pub fn wait(self) -> Result<Appended> {
+        let shared = &*self.log.shared;
+        if shared.options.durability == Durability::Sync {
+            wait_durable(shared, shared.state.lock(), self.appended.last)?;
+        }
+        shared.stats.appends.fetch_add(1, Ordering::Relaxed);
+        Ok(self.appended)
     }
 }
 
