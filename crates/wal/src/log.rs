@@ -412,6 +412,56 @@ impl Log {
         Ok(chain)
     }
 
+    /// The last sequence number whose timestamp is at or before `ts`, or `None` if the first
+    /// record held is later. Uses the segments' last timestamps and their sparse indexes, then
+    /// reads at most one index interval ([`crate::format::INDEX_INTERVAL_BYTES`]).
+    ///
+    /// # Errors
+    /// Read errors, corruption.
+    pub fn seq_at_time(&self, ts: u64) -> Result<Option<u64>> {
+        let (before, first_seq, index) = {
+            let st = self.shared.state.lock();
+            if st.visible_seq < st.start_seq {
+                return Ok(None);
+            }
+            let i = st.sealed.partition_point(|s| s.last_ts <= ts);
+            let before = if i == 0 { st.start_seq - 1 } else { st.sealed[i - 1].last_seq };
+            match st.sealed.get(i) {
+                Some(s) => (before, s.first_seq, s.index.clone().ok_or((s.path.clone(), i))),
+                None => (before, st.active.first_seq, Ok(Arc::new(st.active.index.clone()))),
+            }
+        };
+        let index = match index {
+            Ok(index) => index,
+            Err((path, i)) => {
+                let index = Arc::new(crate::reader::sealed_index(
+                    self.shared.storage.as_ref(),
+                    &path,
+                    first_seq,
+                )?);
+                let mut st = self.shared.state.lock();
+                if let Some(s) = st.sealed.get_mut(i).filter(|s| s.first_seq == first_seq) {
+                    s.index = Some(Arc::clone(&index));
+                }
+                index
+            }
+        };
+        let at = index.partition_point(|e| e.ts <= ts);
+        let mut found = (before >= self.first_seq()).then_some(before);
+        if at == 0 {
+            // The segment's first frame is already later than `ts`.
+            return Ok(found);
+        }
+        for record in self.read_from(index[at - 1].seq) {
+            let record = record?;
+            if record.ts > ts {
+                break;
+            }
+            found = Some(record.seq);
+        }
+        Ok(found)
+    }
+
     /// What the log did since it was opened.
     #[must_use]
     pub fn stats(&self) -> Stats {

@@ -358,6 +358,20 @@ fn has_footer(storage: &dyn Storage, path: &Path) -> Result<bool> {
     Ok(Footer::decode(&footer).is_ok_and(|f| f.data_end <= at))
 }
 
+/// The sparse index of a sealed segment, read from its index block.
+pub(crate) fn sealed_index(
+    storage: &dyn Storage,
+    path: &Path,
+    first_seq: u64,
+) -> Result<Vec<IndexEntry>> {
+    let cursor = open_sealed(storage, path, first_seq, first_seq, false)?;
+    let Data::Mapped(bytes) = &cursor.data else { unreachable!("sealed segments are mapped") };
+    let end = usize::try_from(cursor.end.expect("sealed")).expect("mapped offset");
+    let footer_at = bytes.len() - FOOTER_BYTES;
+    format::decode_index(&bytes[end..footer_at])
+        .map_err(|e| Error::corrupt(path, end as u64, first_seq, format!("index block: {e}")))
+}
+
 /// Opens a sealed segment by mapping it; checks its header and footer.
 fn open_sealed(
     storage: &dyn Storage,

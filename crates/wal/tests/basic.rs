@@ -221,3 +221,38 @@ fn invalid_options_are_refused() {
         .expect_err("tiny segments");
     assert!(matches!(err, Error::InvalidOption(_)), "{err}");
 }
+
+#[test]
+fn seq_at_time_finds_the_last_record_at_or_before_a_time() {
+    both(|env| {
+        let log = env.open(small(Durability::Manual)).expect("open");
+        assert_eq!(log.seq_at_time(u64::MAX).expect("empty"), None);
+        for seq in 1..=400u64 {
+            if seq % 7 == 0 {
+                log.append_batch(&[payload(seq), payload(seq + 1000)]).expect("batch");
+            } else {
+                log.append(&payload(seq)).expect("append");
+            }
+        }
+        assert!(log.segments().len() > 5);
+        let records = read_all(&log);
+        drop(log);
+        // Reopened, so that sealed segments' indexes come from disk.
+        let log = env.open(small(Durability::Manual)).expect("reopen");
+        let first_ts = records[0].ts;
+        assert_eq!(log.seq_at_time(first_ts - 1).expect("before"), None);
+        for r in records.iter().step_by(3) {
+            let want = records.iter().rev().find(|x| x.ts <= r.ts).map(|x| x.seq);
+            assert_eq!(
+                log.seq_at_time(r.ts).expect("lookup"),
+                want,
+                "{} at ts {}",
+                env.name(),
+                r.ts
+            );
+            let want = records.iter().rev().find(|x| x.ts < r.ts).map(|x| x.seq);
+            assert_eq!(log.seq_at_time(r.ts - 1).expect("lookup"), want, "{}", env.name());
+        }
+        assert_eq!(log.seq_at_time(u64::MAX).expect("end"), Some(records.len() as u64));
+    });
+}
