@@ -62,6 +62,7 @@ mod reader;
 mod recovery;
 pub mod scan;
 pub mod storage;
+mod verify;
 mod writer;
 
 pub use chain::{CHAIN_START, ChainValue, chain_next, to_hex};
@@ -72,4 +73,5 @@ pub use log::{
 };
 pub use reader::{Follow, Reader};
 pub use recovery::{Cut, RecoveryReport, TornTail};
+pub use verify::{Problem, VerifyReport};
 pub use writer::Ticket;

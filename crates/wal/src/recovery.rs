@@ -196,6 +196,29 @@ pub(crate) fn recover(
     })
 }
 
+/// Makes bytes `from..to` of a recovered segment durable before any frame written from now on
+/// claims them below its watermark.
+///
+/// An fdatasync alone is not enough: if the previous writer's fdatasync failed, Linux may have
+/// marked the unwritten pages clean, so the page cache serves bytes the disk does not hold and a
+/// new fdatasync has nothing to flush. Rewriting the bytes that no frame proves durable (those
+/// from the highest watermark on) dirties those pages again, so the fdatasync really writes them.
+/// Below the watermark a successful fdatasync already covered the bytes.
+fn make_durable(
+    file: &dyn StorageFile,
+    path: &Path,
+    bytes: &[u8],
+    from: u64,
+    to: u64,
+) -> Result<()> {
+    let start = usize::try_from(from).expect("offset within the file");
+    let end = usize::try_from(to).expect("offset within the file");
+    if start < end {
+        file.write_all_at(&bytes[start..end], from).map_err(io_err("rewrite", path))?;
+    }
+    file.sync_data().map_err(io_err("fdatasync", path))
+}
+
 /// Damage found in a segment: where, which sequence number was expected there, and what.
 struct Problem {
     offset: u64,
@@ -241,6 +264,9 @@ fn check_sealed_light(
                 header.first_seq
             ),
         ));
+    }
+    if prev.is_none() && first_seq == 1 && header.chain_before != CHAIN_START {
+        return Err(problem(0, "the first segment's chain does not start from zero".into()));
     }
     if prev.is_some_and(|p| p.chain_after != header.chain_before) {
         return Err(problem(
@@ -332,7 +358,24 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Saves `bytes` cut from `from` at `offset` into quarantine with a note.
+    /// A name in quarantine starting with `base` that no earlier repair used: quarantined bytes
+    /// are never overwritten.
+    fn free_name(&self, q: &Path, base: &str) -> Result<String> {
+        for n in 0u32.. {
+            let name = if n == 0 { base.to_owned() } else { format!("{base}.{n}") };
+            let taken = self.storage.exists(&q.join(&name)).map_err(io_err("stat", q))?
+                || self
+                    .storage
+                    .exists(&q.join(format!("{name}.why.txt")))
+                    .map_err(io_err("stat", q))?;
+            if !taken {
+                return Ok(name);
+            }
+        }
+        unreachable!("u32 names run out only after four billion repairs")
+    }
+
+    /// Saves `bytes` cut from `from` at `offset` into quarantine with a note, durably.
     fn quarantine_bytes(
         &mut self,
         from: &Path,
@@ -343,7 +386,7 @@ impl Ctx<'_> {
         let q = self.quarantine_dir()?;
         let base =
             from.file_name().map_or_else(|| "segment".into(), |n| n.to_string_lossy().into_owned());
-        let name = format!("{base}.at-{offset}");
+        let name = self.free_name(&q, &format!("{base}.at-{offset}"))?;
         let path = q.join(&name);
         let file = self
             .storage
@@ -365,17 +408,14 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Moves a whole segment file into quarantine with a note.
+    /// Moves a whole segment file into quarantine with a note: its bytes are copied and made
+    /// durable there before the original is removed, so no crash loses both.
     fn quarantine_move(&mut self, path: &Path, note: &str) -> Result<()> {
-        let q = self.quarantine_dir()?;
-        let name =
-            path.file_name().map_or_else(|| "segment".into(), |n| n.to_string_lossy().into_owned());
-        let to = q.join(&name);
-        self.write_note(&q, &name, note)?;
-        self.storage.rename(path, &to).map_err(io_err("rename", path))?;
-        self.storage.sync_dir(&q).map_err(io_err("fsync directory", &q))?;
+        let bytes = self.storage.map_file(path).map_err(io_err("read", path))?;
+        self.quarantine_bytes(path, 0, &bytes, note)?;
+        drop(bytes);
+        self.storage.remove_file(path).map_err(io_err("remove", path))?;
         self.storage.sync_dir(self.wal_dir).map_err(io_err("fsync directory", self.wal_dir))?;
-        self.report.quarantined.push(to);
         Ok(())
     }
 
@@ -488,9 +528,9 @@ impl Ctx<'_> {
             End::Sealed { footer, file_end, .. } => {
                 if len > *file_end {
                     file.set_len(*file_end).map_err(io_err("truncate", path))?;
-                    file.sync_data().map_err(io_err("fdatasync", path))?;
                     self.report.completed_seal = Some(path.to_path_buf());
                 }
+                make_durable(file.as_ref(), path, &bytes, scan.watermark, *file_end)?;
                 let seg = sealed_from(path, scan.header, *footer);
                 let next = seg.last_seq + 1;
                 let chain = seg.chain_after;
@@ -546,9 +586,7 @@ impl Ctx<'_> {
                     .map_err(io_err("preallocate", path))?;
             }
         }
-        // Whatever the previous process wrote may still be only in the page cache: make it
-        // durable before frames written from now on claim it as their watermark.
-        file.sync_data().map_err(io_err("fdatasync", path))?;
+        make_durable(file.as_ref(), path, &bytes, scan.watermark, scan.valid_end)?;
         let crc = crc32fast::Hasher::new_with_initial(scan.segment_crc);
         let next_index_at = scan
             .index

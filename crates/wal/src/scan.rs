@@ -154,7 +154,7 @@ pub fn scan_segment(
     if rest.iter().all(|&b| b == 0) {
         return Ok(scan);
     }
-    if let Some(end) = sealed_end(bytes, &scan) {
+    if let Some(end) = sealed_end(bytes, &scan, options.chain) {
         scan.end = end;
         return Ok(scan);
     }
@@ -168,7 +168,10 @@ pub fn scan_segment(
             let len = fh.frame_len();
             if (bytes.len() - found) as u64 >= len {
                 let end = found + usize::try_from(len).expect("frame length fits usize");
-                if format::check_frame(&fh, &bytes[found..end]).is_ok() {
+                // A frame's watermark never lies past the frame itself; one that does is not a
+                // frame this log wrote, and vouches for nothing.
+                let plausible = fh.synced_through <= found as u64;
+                if plausible && format::check_frame(&fh, &bytes[found..end]).is_ok() {
                     orphan_frames += 1;
                     max_later_watermark = max_later_watermark.max(fh.synced_through);
                     pos = end;
@@ -254,7 +257,7 @@ fn find_magic(bytes: &[u8], from: usize) -> Option<usize> {
 
 /// Recognizes a seal at `scan.valid_end`: an index block, then a footer that agrees with the
 /// scanned frames, then nothing but zeros.
-fn sealed_end(bytes: &[u8], scan: &Scan) -> Option<End> {
+fn sealed_end(bytes: &[u8], scan: &Scan, chain: bool) -> Option<End> {
     let at = usize::try_from(scan.valid_end).ok()?;
     let rest = &bytes[at..];
     if rest.len() < INDEX_FIXED_BYTES + FOOTER_BYTES || rest[..4] != INDEX_MAGIC {
@@ -272,7 +275,8 @@ fn sealed_end(bytes: &[u8], scan: &Scan) -> Option<End> {
         && footer.last_seq == scan.last_seq
         && footer.record_count == scan.record_count
         && footer.segment_crc == scan.segment_crc
-        && index == scan.index;
+        && index == scan.index
+        && (!chain || footer.chain_after == scan.chain_after);
     agrees.then_some(End::Sealed { footer, index, file_end: (at + file_end) as u64 })
 }
 

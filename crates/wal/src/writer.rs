@@ -76,12 +76,15 @@ impl Log {
         }
         let appended = encode_append(shared, &mut st, payloads, frame_len);
         if shared.options.durability != Durability::Sync {
-            st.visible_seq = appended.last;
+            // Acknowledged once buffered; when this append fills the buffer, only once the
+            // buffer is written, so that a failed write acknowledges nothing.
             let flush = st.pending_bytes >= PENDING_BYTES_MAX && !st.leader;
-            let flushed = if flush { lead(shared, &mut st, false) } else { Ok(()) };
+            if flush {
+                lead(shared, &mut st, false)?;
+            }
+            st.visible_seq = st.visible_seq.max(appended.last);
             drop(st);
             shared.cond.notify_all();
-            flushed?;
         }
         Ok(Ticket { log: self, appended })
     }

@@ -256,3 +256,36 @@ fn seq_at_time_finds_the_last_record_at_or_before_a_time() {
         assert_eq!(log.seq_at_time(u64::MAX).expect("end"), Some(records.len() as u64));
     });
 }
+
+#[test]
+fn verify_reports_every_damaged_segment_and_nothing_on_an_intact_log() {
+    both(|env| {
+        let log = env.open(small(Durability::Sync)).expect("open");
+        for seq in 1..=120u64 {
+            log.append(&payload(seq)).expect("append");
+        }
+        let report = log.verify().expect("verify");
+        assert!(report.is_ok(), "{}: {:?}", env.name(), report.problems);
+        assert_eq!(report.records, 120);
+        assert_eq!(report.chain_head, log.chain_head().expect("head"));
+        let segments = log.segments();
+        assert!(segments.len() >= 3);
+        drop(log);
+        // One flipped bit in the frames of each of the first two sealed segments.
+        let offset = annal_wal::format::SEGMENT_HEADER_BYTES as u64 + 40;
+        env.flip_bit(&segments[0].path, offset, 3);
+        env.flip_bit(&segments[1].path, offset, 5);
+        let log = env.open(small(Durability::Sync)).expect("open checks seals only");
+        let report = log.verify().expect("verify");
+        let files: Vec<_> = report.problems.iter().map(|p| p.file.clone()).collect();
+        assert_eq!(
+            files,
+            vec![segments[0].path.clone(), segments[1].path.clone()],
+            "{}",
+            env.name()
+        );
+        assert_eq!(report.problems[0].offset, annal_wal::format::SEGMENT_HEADER_BYTES as u64);
+        assert_eq!(report.problems[0].seq, 1);
+        assert_eq!(report.problems[1].seq, segments[1].first_seq);
+    });
+}

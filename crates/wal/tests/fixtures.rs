@@ -678,14 +678,15 @@ fn sealed_corruption_is_cut_by_truncate_at_corruption_and_later_segments_quarant
     assert_eq!(
         report.quarantined,
         [
-            quarantined(&dir, SEG_2),
-            quarantined(&dir, SEG_3),
+            quarantined(&dir, &format!("{SEG_2}.at-0")),
+            quarantined(&dir, &format!("{SEG_3}.at-0")),
             quarantined(&dir, &format!("{SEG_1}.at-{SEALED_OFFSET}")),
         ]
     );
     let original = committed_wal("sealed-corruption");
-    assert_eq!(fs::read(quarantined(&dir, SEG_2)).ok().as_ref(), original.get(SEG_2));
-    assert_eq!(fs::read(quarantined(&dir, SEG_3)).ok().as_ref(), original.get(SEG_3));
+    let moved = |seg: &str| fs::read(quarantined(&dir, &format!("{seg}.at-0"))).ok();
+    assert_eq!(moved(SEG_2).as_ref(), original.get(SEG_2));
+    assert_eq!(moved(SEG_3).as_ref(), original.get(SEG_3));
     assert_eq!(
         fs::read(quarantined(&dir, &format!("{SEG_1}.at-{SEALED_OFFSET}"))).expect("cut bytes"),
         original[SEG_1][to_index(SEALED_OFFSET)..]

@@ -37,6 +37,18 @@ impl Env {
         if self.sim.is_some() { "sim" } else { "os" }
     }
 
+    /// Flips one bit of a file, in place (media corruption).
+    pub fn flip_bit(&self, path: &std::path::Path, offset: u64, bit: u8) {
+        match &self.sim {
+            Some(sim) => sim.flip_bit(path, offset, bit).expect("flip"),
+            None => {
+                let mut bytes = std::fs::read(path).expect("read");
+                bytes[usize::try_from(offset).expect("small")] ^= 1 << bit;
+                std::fs::write(path, bytes).expect("write");
+            }
+        }
+    }
+
     pub fn open(&self, options: Options) -> annal_wal::Result<Log> {
         Log::open_with(Arc::clone(&self.storage), &self.dir, options)
     }
