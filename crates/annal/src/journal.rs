@@ -1,0 +1,379 @@
+//! The `Journal`: opening, appends with expected versions, live state and replay.
+
+use std::any::TypeId;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use annal_projection::envelope::{check_stream, encode_event};
+use annal_projection::replay::{self, Until};
+use annal_projection::{Projection, RawEvent, StreamIndex};
+use annal_wal::storage::{OsStorage, Storage};
+use annal_wal::{Durability, Log, RecoveryMode, RecoveryReport};
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::event::{Appended, Expect, NewEvent, TypedEvent};
+use crate::live::{LiveSet, Queue, Queued, Registration, registration};
+
+/// Options of [`Journal::open`], as a builder: `Journal::options().projection::<P>().open(dir)`.
+#[derive(Debug, Clone, Default)]
+pub struct JournalOptions {
+    wal: annal_wal::Options,
+    storage: Option<Arc<dyn Storage>>,
+    projections: Vec<(TypeId, &'static str, Registration)>,
+}
+
+impl JournalOptions {
+    /// How appends are made durable (default `Sync`).
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.wal.durability = durability;
+        self
+    }
+
+    /// Size at which a segment is sealed (default 64 MiB).
+    #[must_use]
+    pub fn segment_bytes(mut self, bytes: u64) -> Self {
+        self.wal.segment_bytes_target = bytes;
+        self
+    }
+
+    /// What opening does with damage (default: cut a torn tail, refuse anything else).
+    #[must_use]
+    pub fn recovery(mut self, mode: RecoveryMode) -> Self {
+        self.wal.recovery = mode;
+        self
+    }
+
+    /// Wait up to this long for another writer's lock (default: fail at once).
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.wal.lock_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether segments are preallocated (default `true`).
+    #[must_use]
+    pub fn preallocate(mut self, preallocate: bool) -> Self {
+        self.wal.preallocate = preallocate;
+        self
+    }
+
+    /// The file system to use (default: the OS's); tests pass a simulated one.
+    #[must_use]
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Registers a projection, kept current as events are acknowledged and read with
+    /// [`Journal::state`].
+    #[must_use]
+    pub fn projection<P: Projection + Send + Sync>(mut self) -> Self {
+        if !self.projections.iter().any(|(id, _, _)| *id == TypeId::of::<P>()) {
+            self.projections.push((TypeId::of::<P>(), P::NAME, registration::<P>()));
+        }
+        self
+    }
+
+    /// Opens (creating if needed) the journal in `dir`.
+    ///
+    /// # Errors
+    /// As [`Journal::open`].
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<Journal> {
+        Journal::open_with(dir.as_ref(), self)
+    }
+}
+
+/// An event-sourced journal: typed events appended to streams with expected versions, read
+/// back, folded into registered projections, and replayed up to any sequence number or time.
+///
+/// `Journal` is `Send + Sync`; concurrent appenders share fdatasyncs.
+#[derive(Debug)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub log: Log,
+    /// Stream versions including appends not yet acknowledged, for expected-version checks.
+    write: Mutex<WriteSide>,
+    queue: Mutex<Queue>,
+    live: Mutex<LiveSet>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("dir", &self.log.dir()).finish_non_exhaustive()
+    }
+}
+
+struct WriteSide {
+    versions: BTreeMap<String, u64>,
+    /// Set when an append's I/O failed: versions may be ahead of the log.
+    poisoned: Option<String>,
+}
+
+impl Journal {
+    /// The options builder.
+    #[must_use]
+    pub fn options() -> JournalOptions {
+        JournalOptions::default()
+    }
+
+    /// Opens (creating if needed) the journal in `dir` with default options and no projections.
+    ///
+    /// # Errors
+    /// The log's errors (lock held, corruption, I/O); events that do not fold.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::options().open(dir)
+    }
+
+    fn open_with(dir: &Path, options: JournalOptions) -> Result<Self> {
+        let storage = options.storage.unwrap_or_else(|| Arc::new(OsStorage::new()));
+        let log = Log::open_with(storage, dir, options.wal)?;
+        if log.first_seq() > 1 {
+            return Err(Error::Invalid(format!(
+                "the log starts at sequence {} and no snapshot covers the events before it",
+                log.first_seq()
+            )));
+        }
+        let mut live = LiveSet {
+            projections: options.projections.iter().map(|(_, _, make)| make()).collect(),
+            applied_seq: 0,
+            failed: Vec::new(),
+        };
+        let mut versions = BTreeMap::new();
+        for record in log.read_from(1) {
+            let record = record?;
+            let raw = RawEvent::parse(record.seq, record.ts, &record.payload)?;
+            replay::apply_raw::<StreamIndex>(&mut versions, &raw)?;
+            live.apply(&raw);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                log,
+                write: Mutex::new(WriteSide { versions, poisoned: None }),
+                queue: Mutex::new(Queue::new()),
+                live: Mutex::new(live),
+            }),
+        })
+    }
+
+    /// What recovery found and did when the journal was opened.
+    #[must_use]
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        self.inner.log.recovery_report()
+    }
+
+    /// The underlying write-ahead log.
+    #[must_use]
+    pub fn log(&self) -> &Log {
+        &self.inner.log
+    }
+
+    /// Last acknowledged sequence number (0 when empty).
+    #[must_use]
+    pub fn last_seq(&self) -> u64 {
+        self.inner.log.last_seq()
+    }
+
+    /// The current version of `stream` (0 if it has no events), counting acknowledged appends.
+    #[must_use]
+    pub fn stream_version(&self, stream: &str) -> u64 {
+        self.inner.write.lock().versions.get(stream).copied().unwrap_or(0)
+    }
+
+    /// Appends typed events to one stream as one atomic batch, if the stream's version satisfies
+    /// `expect`.
+    ///
+    /// # Errors
+    /// `Conflict` (nothing written) if the expectation fails; `Invalid` for no events or a bad
+    /// stream name; encoding and log errors.
+    pub fn append<E: TypedEvent>(
+        &self,
+        stream: &str,
+        expect: Expect,
+        events: impl IntoIterator<Item = E>,
+    ) -> Result<Appended> {
+        let events = events.into_iter().map(|e| NewEvent::new(&e)).collect::<Result<Vec<_>>>()?;
+        self.append_events(stream, expect, events)
+    }
+
+    /// Appends already encoded events (for example untyped JSON ones) to one stream.
+    ///
+    /// # Errors
+    /// As [`Journal::append`].
+    pub fn append_events(
+        &self,
+        stream: &str,
+        expect: Expect,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended> {
+        let mut out = self.append_batches(&[(stream, expect, &events)])?;
+        Ok(out.pop().expect("one batch, one result"))
+    }
+
+    /// Appends to several streams at once, all or nothing: every expectation is checked before
+    /// anything is written, and all events form one atomic batch. A stream named twice sees its
+    /// earlier events' versions.
+    ///
+    /// # Errors
+    /// As [`Journal::append`]; a `Conflict` names the first failing stream.
+    pub fn append_multi(&self, batches: &[(&str, Expect, Vec<NewEvent>)]) -> Result<Vec<Appended>> {
+        let batches: Vec<(&str, Expect, &Vec<NewEvent>)> =
+            batches.iter().map(|(s, e, ev)| (*s, *e, ev)).collect();
+        self.append_batches(&batches)
+    }
+
+    fn append_batches(&self, batches: &[(&str, Expect, &Vec<NewEvent>)]) -> Result<Vec<Appended>> {
+        if batches.is_empty() {
+            return Err(Error::Invalid("an append needs at least one stream".into()));
+        }
+        for (stream, _, events) in batches {
+            check_stream(stream)?;
+            if events.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "an append to stream {stream:?} needs at least one event"
+                )));
+            }
+        }
+        let inner = &*self.inner;
+        let mut write = inner.write.lock();
+        if let Some(cause) = &write.poisoned {
+            return Err(Error::Wal(annal_wal::Error::Poisoned { cause: cause.clone() }));
+        }
+        // Check every expectation, and give each event its version, before anything is written.
+        let mut overlay: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut payloads = Vec::with_capacity(batches.iter().map(|b| b.2.len()).sum());
+        let mut results = Vec::with_capacity(batches.len());
+        for (stream, expect, events) in batches {
+            let actual = overlay
+                .get(stream)
+                .copied()
+                .unwrap_or_else(|| write.versions.get(*stream).copied().unwrap_or(0));
+            if !expect.allows(actual) {
+                return Err(Error::Conflict {
+                    stream: (*stream).to_owned(),
+                    expected: *expect,
+                    actual,
+                });
+            }
+            for (i, event) in events.iter().enumerate() {
+                let mut payload = Vec::with_capacity(64 + stream.len() + event.data.len());
+                encode_event(
+                    &mut payload,
+                    stream,
+                    actual + 1 + i as u64,
+                    &event.event_type,
+                    &event.meta,
+                    &event.data,
+                )?;
+                payloads.push(payload);
+            }
+            let version = actual + events.len() as u64;
+            overlay.insert(stream, version);
+            results.push(((*stream).to_owned(), events.len() as u64, version));
+        }
+        let ticket = inner.log.enqueue_batch(&payloads)?;
+        let appended = ticket.appended();
+        for (stream, version) in &overlay {
+            match write.versions.get_mut(*stream) {
+                Some(v) => *v = *version,
+                None => {
+                    write.versions.insert((*stream).to_owned(), *version);
+                }
+            }
+        }
+        inner.queue.lock().push_back(Queued { first: appended.first, ts: appended.ts, payloads });
+        drop(write);
+        if let Err(e) = ticket.wait() {
+            inner.write.lock().poisoned = Some(e.to_string());
+            return Err(e.into());
+        }
+        self.catch_up();
+        let mut next = appended.first;
+        Ok(results
+            .into_iter()
+            .map(|(stream, count, version)| {
+                let first = next;
+                next += count;
+                Appended { stream, first, last: next - 1, version, ts: appended.ts }
+            })
+            .collect())
+    }
+
+    /// Folds every acknowledged, queued append into the live projections, in sequence order.
+    fn catch_up(&self) {
+        let inner = &*self.inner;
+        let mut live = inner.live.lock();
+        let visible = inner.log.last_seq();
+        loop {
+            let next = {
+                let mut queue = inner.queue.lock();
+                match queue.front() {
+                    Some(q) if q.last() <= visible => queue.pop_front(),
+                    _ => None,
+                }
+            };
+            let Some(queued) = next else { break };
+            debug_assert_eq!(queued.first, live.applied_seq + 1, "live projections fold in order");
+            for (i, payload) in queued.payloads.iter().enumerate() {
+                let raw = RawEvent::parse(queued.first + i as u64, queued.ts, payload)
+                    .expect("the journal encoded this envelope");
+                live.apply(&raw);
+            }
+        }
+    }
+
+    /// The current state of registered projection `P`, without a replay: it always equals
+    /// `replay::<P>(Until::End)`. Returns the state and the sequence number it stands at.
+    ///
+    /// # Errors
+    /// `NotRegistered`; `ProjectionFailed` if `P` could not fold an event.
+    pub fn state_at<P: Projection>(&self) -> Result<(P::State, u64)> {
+        self.catch_up();
+        let live = self.inner.live.lock();
+        if let Some((projection, seq, reason)) = live.failed.iter().find(|(n, _, _)| *n == P::NAME)
+        {
+            return Err(Error::ProjectionFailed { projection, seq: *seq, reason: reason.clone() });
+        }
+        let found = live.projections.iter().find(|p| p.projection() == TypeId::of::<P>());
+        let Some(found) = found else { return Err(Error::NotRegistered { projection: P::NAME }) };
+        let state =
+            found.state().downcast_ref::<P::State>().expect("registered with its state type");
+        Ok((state.clone(), live.applied_seq))
+    }
+
+    /// The current state of registered projection `P`; see [`Journal::state_at`].
+    ///
+    /// # Errors
+    /// As [`Journal::state_at`].
+    pub fn state<P: Projection>(&self) -> Result<P::State> {
+        self.state_at::<P>().map(|(state, _)| state)
+    }
+
+    /// Replays `P` from the start of the journal up to `until`: time travel. Returns the state
+    /// and the sequence number it stands at. Streams from the log: memory is the state, not the
+    /// log. `P` need not be registered.
+    ///
+    /// # Errors
+    /// `OutOfRange` for a sequence past the end; read, envelope and decode errors.
+    pub fn replay<P: Projection>(&self, until: Until) -> Result<(P::State, u64)> {
+        Ok(replay::replay::<P>(&self.inner.log, until)?)
+    }
+
+    /// Makes every acknowledged event durable (needed only with `Manual` durability).
+    ///
+    /// # Errors
+    /// The log's I/O errors.
+    pub fn sync(&self) -> Result<()> {
+        Ok(self.inner.log.sync()?)
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+}
