@@ -75,6 +75,7 @@ mod journal;
 mod live;
 mod read;
 
+pub use annal_projection::envelope::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
 pub use annal_projection::{
     Counts, CountsState, Entities, Entity, Envelope, Event, Meta, MetaRef, Projection, RawEvent,
     StreamIndex, Until,
