@@ -185,6 +185,17 @@ pub(crate) struct State {
     pub leader: bool,
     /// Set by the first failed write or fsync; never cleared.
     pub poisoned: Option<String>,
+    /// Group commit: threads waiting for durability right now.
+    pub waiting: u64,
+    /// Group commit: appends queued since the last leader took the queue.
+    pub pending_appends: u64,
+    /// Group commit: how many appenders were in flight when the last commit ended; the next
+    /// leader waits (briefly) for that many appends before it syncs. Always >= 1.
+    pub group_target: u64,
+    /// Whether a leader is waiting for its group to fill (wake it through `Shared::gather`).
+    pub gathering: bool,
+    /// Moving average of an fdatasync's duration, in nanoseconds.
+    pub sync_ns: u64,
 }
 
 #[derive(Debug)]
@@ -193,7 +204,16 @@ pub(crate) struct Io {
     pub path: PathBuf,
     /// First sequence number of the segment `file` is.
     pub first_seq: u64,
+    /// Offset up to which the segment's bytes have been written (frames or zeros); see
+    /// `ZERO_AHEAD_BYTES`.
+    pub written_to: u64,
 }
+
+/// In the `Sync` and `Periodic` modes, the I/O leader writes zeros this far ahead of the frames,
+/// a step at a time: an fdatasync over blocks already written is cheaper than over blocks that
+/// `set_len` left unallocated, which need allocating (and a journal commit) when first written.
+/// Measured here: ~145 µs against ~175 µs per fdatasync of a 2.3 KB group commit.
+pub const ZERO_AHEAD_BYTES: u64 = 1024 * 1024;
 
 pub(crate) struct Shared {
     pub storage: Arc<dyn Storage>,
@@ -204,6 +224,8 @@ pub(crate) struct Shared {
     /// Signalled when `durable_seq`, `written_seq` or `visible_seq` advance, on poison, and
     /// when a leader steps down.
     pub cond: Condvar,
+    /// Signalled when a gathering leader's group is full.
+    pub gather: Condvar,
     pub io: Mutex<Io>,
     pub report: RecoveryReport,
     pub lock: Mutex<Option<Box<dyn LockGuard>>>,
@@ -305,6 +327,11 @@ impl Log {
             visible_seq: last,
             leader: false,
             poisoned: None,
+            waiting: 0,
+            pending_appends: 0,
+            group_target: 1,
+            gathering: false,
+            sync_ns: 0,
         };
         let shared = Arc::new(Shared {
             storage,
@@ -314,9 +341,11 @@ impl Log {
                 file: recovered.file,
                 path: state.active.path.clone(),
                 first_seq: state.active.first_seq,
+                written_to: state.active.len,
             }),
             state: Mutex::new(state),
             cond: Condvar::new(),
+            gather: Condvar::new(),
             report: recovered.report,
             lock: Mutex::new(Some(guard)),
             closed: AtomicBool::new(false),

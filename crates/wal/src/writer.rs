@@ -12,6 +12,7 @@
 //! reaching the disk, as Linux drops dirty pages after a failed writeback).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::chain::chain_next;
 use crate::error::{Error, Result};
@@ -161,19 +162,44 @@ pub(crate) fn ensure_written(shared: &Shared, seq: u64) -> Result<()> {
 }
 
 fn wait_durable(shared: &Shared, mut st: MutexGuard<'_, State>, seq: u64) -> Result<()> {
-    loop {
+    st.waiting += 1;
+    let result = loop {
         if st.durable_seq >= seq {
-            return Ok(());
+            break Ok(());
         }
         if let Some(cause) = &st.poisoned {
-            return Err(Error::Poisoned { cause: cause.clone() });
+            break Err(Error::Poisoned { cause: cause.clone() });
         }
         if st.leader {
             shared.cond.wait(&mut st);
-        } else {
-            lead(shared, &mut st, true)?;
+        } else if let Err(e) = lead(shared, &mut st, true) {
+            break Err(e);
+        }
+    };
+    st.waiting -= 1;
+    result
+}
+
+/// Group commit: before it syncs, a leader waits until as many appends are queued as there were
+/// appenders in flight when the last commit ended. Those the last commit released are about to
+/// append again; without the wait they would miss this fdatasync and form the next group, and
+/// concurrent appenders would settle into two alternating half-size groups. The wait is bounded
+/// by half an fdatasync, and a lone appender (target 1) never waits.
+fn gather(shared: &Shared, st: &mut MutexGuard<'_, State>) {
+    const GATHER_NS_MIN: u64 = 10_000;
+    const GATHER_NS_MAX: u64 = 1_000_000;
+    if st.group_target <= 1 || st.pending_appends >= st.group_target {
+        return;
+    }
+    let window = (st.sync_ns / 2).clamp(GATHER_NS_MIN, GATHER_NS_MAX);
+    let deadline = Instant::now() + Duration::from_nanos(window);
+    st.gathering = true;
+    while st.pending_appends < st.group_target && st.poisoned.is_none() {
+        if shared.gather.wait_until(st, deadline).timed_out() {
+            break;
         }
     }
+    st.gathering = false;
 }
 
 /// Encodes one append into the pending queue. Infallible: every check happened before.
@@ -224,6 +250,10 @@ fn encode_append<P: AsRef<[u8]>>(
     st.next_seq += count;
     st.last_ts = ts;
     st.pending_bytes += written;
+    st.pending_appends += 1;
+    if st.gathering && st.pending_appends >= st.group_target {
+        shared.gather.notify_one();
+    }
     let write_offset = offset - start_in_buf as u64;
     st.pending.push(Pending::Write { offset: write_offset, bytes });
     Appended { first, last: first + count - 1, ts }
@@ -296,10 +326,15 @@ impl ActiveSeg {
 fn lead(shared: &Shared, st: &mut MutexGuard<'_, State>, sync: bool) -> Result<()> {
     debug_assert!(!st.leader, "one leader at a time");
     st.leader = true;
+    if sync {
+        gather(shared, st);
+    }
     let pending = std::mem::take(&mut st.pending);
     st.pending_bytes = 0;
+    st.pending_appends = 0;
     let target = st.next_seq - 1;
     let sync_needed = sync && st.durable_seq < target;
+    let started = Instant::now();
     let outcome = MutexGuard::unlocked(st, || {
         let mut io = shared.io.lock();
         perform(shared, &mut io, pending, sync_needed)
@@ -318,6 +353,10 @@ fn lead(shared: &Shared, st: &mut MutexGuard<'_, State>, sync: bool) -> Result<(
                 if st.active.first_seq == done.segment_first_seq {
                     st.active.durable_len = st.active.durable_len.max(done.end);
                 }
+                let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                st.sync_ns = if st.sync_ns == 0 { took } else { (st.sync_ns * 7 + took) / 8 };
+                // Everyone still waiting (the group just covered included) is in flight.
+                st.group_target = st.waiting.max(1);
             }
             if shared.options.durability == Durability::Sync {
                 st.visible_seq = st.durable_seq;
@@ -330,6 +369,7 @@ fn lead(shared: &Shared, st: &mut MutexGuard<'_, State>, sync: bool) -> Result<(
         }
     };
     shared.cond.notify_all();
+    shared.gather.notify_all();
     result
 }
 
@@ -357,6 +397,7 @@ fn perform(
                     .map_err(|e| Error::io("write", &io.path, e))?;
                 shared.stats.writes.fetch_add(1, Ordering::Relaxed);
                 shared.stats.bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                io.written_to = io.written_to.max(offset + bytes.len() as u64);
                 done.end = offset + bytes.len() as u64;
             }
             Pending::Roll { data_end, seal, next_path, header, next_first_seq } => {
@@ -372,9 +413,13 @@ fn perform(
                 io.file = file;
                 io.path = next_path;
                 io.first_seq = next_first_seq;
+                io.written_to = SEGMENT_HEADER_BYTES as u64;
                 done.end = SEGMENT_HEADER_BYTES as u64;
             }
         }
+    }
+    if sync && shared.options.durability != Durability::Manual && shared.options.preallocate {
+        zero_ahead(shared, io, done.end)?;
     }
     if sync {
         io.file.sync_data().map_err(|e| Error::io("fdatasync", &io.path, e))?;
@@ -382,6 +427,30 @@ fn perform(
     }
     done.segment_first_seq = io.first_seq;
     Ok(done)
+}
+
+/// Keeps zeros written at least half a step ahead of `end`, up to the segment target.
+fn zero_ahead(shared: &Shared, io: &mut crate::log::Io, end: u64) -> Result<()> {
+    const STEP: u64 = crate::log::ZERO_AHEAD_BYTES;
+    let limit = shared.options.segment_bytes_target;
+    if io.written_to >= limit || io.written_to >= end + STEP / 2 {
+        return Ok(());
+    }
+    let from = io.written_to.max(end);
+    let to = (from + STEP).min(limit);
+    if to <= from {
+        return Ok(());
+    }
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(ZEROS.len() as u64);
+        let chunk = &ZEROS[..usize::try_from(n).expect("at most 64 KiB")];
+        io.file.write_all_at(chunk, at).map_err(|e| Error::io("write", &io.path, e))?;
+        at += n;
+    }
+    io.written_to = to;
+    Ok(())
 }
 
 /// Creates a segment file with `header`, preallocated if configured, durable with its directory
