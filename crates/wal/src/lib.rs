@@ -68,8 +68,8 @@ mod writer;
 pub use chain::{CHAIN_START, ChainValue, chain_next, to_hex};
 pub use error::{Error, Result};
 pub use log::{
-    Appended, Durability, LOCK_FILE, Log, Options, PENDING_BYTES_MAX, QUARANTINE_DIR, Record,
-    RecoveryMode, SegmentInfo, Stats, WAL_DIR,
+    ARCHIVE_DIR, Appended, Durability, LOCK_FILE, Log, Options, PENDING_BYTES_MAX, QUARANTINE_DIR,
+    Record, RecoveryMode, SegmentInfo, Stats, WAL_DIR,
 };
 pub use reader::{Follow, Reader};
 pub use recovery::{Cut, RecoveryReport, TornTail};

@@ -19,6 +19,8 @@ use crate::storage::{LockAttempt, LockGuard, OsStorage, Storage, StorageFile};
 pub const LOCK_FILE: &str = "LOCK";
 /// Name of the directory holding segments.
 pub const WAL_DIR: &str = "wal";
+/// Name of the directory receiving segments removed below the log start, when archiving.
+pub const ARCHIVE_DIR: &str = "archive";
 /// Name of the directory receiving bytes cut out by recovery.
 pub const QUARANTINE_DIR: &str = "quarantine";
 
@@ -68,6 +70,12 @@ pub struct Options {
     /// Whether to extend new segments to their target size up front, so that an fdatasync does
     /// not also have to persist a growing file length. Default `true`.
     pub preallocate: bool,
+    /// The log start recorded by a compaction: sealed segments wholly below it are removed at
+    /// open, finishing a truncation that a crash interrupted. Default 0 (keep everything).
+    pub log_start: u64,
+    /// Whether segments removed below the log start are moved to `archive/` instead of deleted.
+    /// Default `false`.
+    pub archive: bool,
 }
 
 impl Default for Options {
@@ -78,6 +86,8 @@ impl Default for Options {
             recovery: RecoveryMode::default(),
             lock_timeout: None,
             preallocate: true,
+            log_start: 0,
+            archive: false,
         }
     }
 }
@@ -491,6 +501,36 @@ impl Log {
         Ok(found)
     }
 
+    /// Removes the sealed segments whose records all lie below `seq` (never the active one),
+    /// deleting them or, with `archive`, moving them to `archive/` (copied and made durable
+    /// there before the original is removed). The log then starts at the first remaining
+    /// segment. Returns the removed segments' paths and their total size in bytes.
+    ///
+    /// # Errors
+    /// I/O errors; the log may then hold some of the segments still, never a gap.
+    pub fn remove_segments_below(&self, seq: u64, archive: bool) -> Result<(Vec<PathBuf>, u64)> {
+        let doomed: Vec<SealedSeg> = {
+            let st = self.shared.state.lock();
+            st.sealed.iter().take_while(|s| s.last_seq < seq).cloned().collect()
+        };
+        let mut removed = Vec::new();
+        let mut bytes = 0;
+        // Oldest first, each durable before the next: a crash leaves a suffix of the log.
+        for seg in &doomed {
+            bytes +=
+                remove_segment(self.shared.storage.as_ref(), &self.shared.dir, &seg.path, archive)?;
+            {
+                let mut st = self.shared.state.lock();
+                let first = st.sealed.first().map(|s| s.first_seq);
+                debug_assert_eq!(first, Some(seg.first_seq), "segments are removed oldest first");
+                st.sealed.remove(0);
+                st.start_seq = st.sealed.first().map_or(st.active.first_seq, |s| s.first_seq);
+            }
+            removed.push(seg.path.clone());
+        }
+        Ok((removed, bytes))
+    }
+
     /// What the log did since it was opened.
     #[must_use]
     pub fn stats(&self) -> Stats {
@@ -560,6 +600,35 @@ impl Drop for Log {
         }
         self.shared.cond.notify_all();
     }
+}
+
+/// Deletes a segment file, or moves it to `archive/`; makes the change durable. Returns its size.
+pub(crate) fn remove_segment(
+    storage: &dyn Storage,
+    dir: &Path,
+    path: &Path,
+    archive: bool,
+) -> Result<u64> {
+    let wal_dir = path.parent().expect("segments live in wal/");
+    let bytes = storage.map_file(path).map_err(|e| Error::io("read", path, e))?;
+    let len = bytes.len() as u64;
+    if archive {
+        let archive_dir = dir.join(ARCHIVE_DIR);
+        ensure_dir(storage, &archive_dir)?;
+        let to = archive_dir.join(path.file_name().expect("segment file name"));
+        let file = storage
+            .open_file(&to, crate::storage::OpenMode::CreateTruncate)
+            .map_err(|e| Error::io("create", &to, e))?;
+        file.write_all_at(&bytes, 0).map_err(|e| Error::io("write", &to, e))?;
+        file.sync_data().map_err(|e| Error::io("fdatasync", &to, e))?;
+        storage
+            .sync_dir(&archive_dir)
+            .map_err(|e| Error::io("fsync directory", &archive_dir, e))?;
+    }
+    drop(bytes);
+    storage.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+    storage.sync_dir(wal_dir).map_err(|e| Error::io("fsync directory", wal_dir, e))?;
+    Ok(len)
 }
 
 fn ensure_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {

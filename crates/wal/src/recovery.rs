@@ -33,6 +33,8 @@ pub struct RecoveryReport {
     pub recreated_segment: Option<PathBuf>,
     /// Leftover temporary files removed.
     pub removed_temp_files: Vec<PathBuf>,
+    /// Segments below the log start removed (a truncation a crash had interrupted).
+    pub truncated_segments: Vec<PathBuf>,
 }
 
 impl RecoveryReport {
@@ -118,6 +120,13 @@ pub(crate) fn recover(
         storage.sync_dir(wal_dir).map_err(io_err("fsync directory", wal_dir))?;
     }
     segments.sort();
+    // Finish a truncation a crash interrupted: a segment whose successor starts at or below the
+    // log start holds only records below it.
+    while segments.len() > 1 && segments[1].0 <= options.log_start {
+        let (_, path) = segments.remove(0);
+        crate::log::remove_segment(storage, dir, &path, options.archive)?;
+        cx.report.truncated_segments.push(path);
+    }
     cx.report.segments = segments.len();
 
     let full_check = options.recovery == RecoveryMode::TruncateAtCorruption;

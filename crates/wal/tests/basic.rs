@@ -289,3 +289,42 @@ fn verify_reports_every_damaged_segment_and_nothing_on_an_intact_log() {
         assert_eq!(report.problems[1].seq, segments[1].first_seq);
     });
 }
+
+#[test]
+fn removing_segments_below_a_sequence_and_finishing_an_interrupted_truncation() {
+    both(|env| {
+        let log = env.open(small(Durability::Sync)).expect("open");
+        for seq in 1..=200u64 {
+            log.append(&payload(seq)).expect("append");
+        }
+        let segments = log.segments();
+        assert!(segments.len() >= 5, "{}", env.name());
+        // Everything below the third segment's first record goes, to the archive.
+        let cut = segments[2].first_seq;
+        let chain_before_cut = log.chain_at(cut - 1).expect("chain");
+        let (removed, bytes) = log.remove_segments_below(cut, true).expect("remove");
+        assert_eq!(removed, vec![segments[0].path.clone(), segments[1].path.clone()]);
+        assert!(bytes > 0);
+        assert_eq!(log.first_seq(), cut, "{}", env.name());
+        let got: Vec<u64> = log.read_from(1).map(|r| r.expect("read").seq).collect();
+        assert_eq!(got, (cut..=200).collect::<Vec<_>>(), "readers start at the new log start");
+        assert_eq!(log.chain_at(cut - 1).expect("chain before the start"), chain_before_cut);
+        assert!(log.chain_at(cut - 2).is_err(), "nothing below the start");
+        let archived =
+            env.dir.join(annal_wal::ARCHIVE_DIR).join(segments[0].path.file_name().expect("name"));
+        assert!(env.storage.exists(&archived).expect("stat"), "{}: archived", env.name());
+        drop(log);
+        assert_eq!(env.open(small(Durability::Sync)).expect("reopen").first_seq(), cut);
+
+        // A crash in the middle of a later truncation left a gap: the fourth segment removed,
+        // the third not yet.
+        env.storage.remove_file(&segments[3].path).expect("remove");
+        let err = env.open(small(Durability::Sync)).expect_err("a gap is corruption");
+        assert!(err.is_integrity(), "{err}");
+        let options = Options { log_start: segments[4].first_seq, ..small(Durability::Sync) };
+        let log = env.open(options).expect("the log start finishes the truncation");
+        assert_eq!(log.recovery_report().truncated_segments, vec![segments[2].path.clone()]);
+        assert_eq!(log.first_seq(), segments[4].first_seq);
+        assert_eq!(log.last_seq(), 200);
+    });
+}
