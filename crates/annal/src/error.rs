@@ -12,6 +12,8 @@ pub enum Error {
     Wal(annal_wal::Error),
     /// An event could not be encoded, decoded, or folded.
     Projection(annal_projection::Error),
+    /// A snapshot or the MANIFEST could not be read or written.
+    Compactor(annal_compactor::Error),
     /// An expected-version check failed; nothing was written.
     Conflict {
         /// The stream.
@@ -52,7 +54,8 @@ impl Error {
     pub fn is_integrity(&self) -> bool {
         match self {
             Error::Wal(e) | Error::Projection(annal_projection::Error::Wal(e)) => e.is_integrity(),
-            Error::Projection(annal_projection::Error::Envelope { .. }) => true,
+            Error::Projection(annal_projection::Error::Envelope { .. })
+            | Error::Compactor(annal_compactor::Error::Corrupt { .. }) => true,
             _ => false,
         }
     }
@@ -63,6 +66,7 @@ impl fmt::Display for Error {
         match self {
             Error::Wal(e) => e.fmt(f),
             Error::Projection(e) => e.fmt(f),
+            Error::Compactor(e) => e.fmt(f),
             Error::Conflict { stream, expected, actual } => write!(
                 f,
                 "expected-version conflict on stream {stream:?}: expected {expected}, actual version {actual}"
@@ -84,6 +88,7 @@ impl std::error::Error for Error {
         match self {
             Error::Wal(e) => Some(e),
             Error::Projection(e) => Some(e),
+            Error::Compactor(e) => Some(e),
             _ => None,
         }
     }
@@ -101,6 +106,12 @@ impl From<annal_projection::Error> for Error {
             annal_projection::Error::Wal(e) => Error::Wal(e),
             e => Error::Projection(e),
         }
+    }
+}
+
+impl From<annal_compactor::Error> for Error {
+    fn from(e: annal_compactor::Error) -> Self {
+        Error::Compactor(e)
     }
 }
 

@@ -2,12 +2,13 @@
 
 use std::any::TypeId;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use annal_compactor::Manifest;
 use annal_projection::envelope::{check_stream, encode_event};
-use annal_projection::replay::{self, Until};
+use annal_projection::replay::Until;
 use annal_projection::{Projection, RawEvent, StreamIndex};
 use annal_wal::storage::{OsStorage, Storage};
 use annal_wal::{Durability, Log, RecoveryMode, RecoveryReport};
@@ -15,14 +16,31 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::event::{Appended, Expect, NewEvent, TypedEvent};
-use crate::live::{LiveSet, Queue, Queued, Registration, registration};
+use crate::live::{Live, LiveSet, Queue, Queued, Registration, registration};
 
 /// Options of [`Journal::open`], as a builder: `Journal::options().projection::<P>().open(dir)`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct JournalOptions {
     wal: annal_wal::Options,
     storage: Option<Arc<dyn Storage>>,
     projections: Vec<(TypeId, &'static str, Registration)>,
+    keep_snapshots: usize,
+    archive: bool,
+}
+
+/// Snapshots kept per projection by default; the log reaches back to the oldest one kept.
+pub const KEEP_SNAPSHOTS_DEFAULT: usize = 10;
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        Self {
+            wal: annal_wal::Options::default(),
+            storage: None,
+            projections: Vec::new(),
+            keep_snapshots: KEEP_SNAPSHOTS_DEFAULT,
+            archive: false,
+        }
+    }
 }
 
 impl JournalOptions {
@@ -68,6 +86,23 @@ impl JournalOptions {
         self
     }
 
+    /// How many snapshots [`Journal::compact`] keeps per projection (at least 1; default 10).
+    /// The log is truncated below the oldest one kept, so time travel without an archive
+    /// reaches back to it.
+    #[must_use]
+    pub fn keep_snapshots(mut self, keep: usize) -> Self {
+        self.keep_snapshots = keep.max(1);
+        self
+    }
+
+    /// Whether segments truncated by [`Journal::compact`] are moved to `archive/` instead of
+    /// deleted (default `false`).
+    #[must_use]
+    pub fn archive(mut self, archive: bool) -> Self {
+        self.archive = archive;
+        self
+    }
+
     /// Registers a projection, kept current as events are acknowledged and read with
     /// [`Journal::state`].
     #[must_use]
@@ -98,10 +133,18 @@ pub struct Journal {
 
 pub(crate) struct Inner {
     pub log: Log,
+    pub storage: Arc<dyn Storage>,
+    pub dir: PathBuf,
+    pub keep_snapshots: usize,
+    pub archive: bool,
+    /// The MANIFEST in force (`None` before the first compaction).
+    pub manifest: Mutex<Option<Manifest>>,
+    /// Held by a compaction, one at a time.
+    pub compacting: Mutex<()>,
     /// Stream versions including appends not yet acknowledged, for expected-version checks.
     write: Mutex<WriteSide>,
     queue: Mutex<Queue>,
-    live: Mutex<LiveSet>,
+    pub live: Mutex<LiveSet>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -133,28 +176,52 @@ impl Journal {
 
     fn open_with(dir: &Path, options: JournalOptions) -> Result<Self> {
         let storage = options.storage.unwrap_or_else(|| Arc::new(OsStorage::new()));
-        let log = Log::open_with(storage, dir, options.wal)?;
-        if log.first_seq() > 1 {
-            return Err(Error::Invalid(format!(
-                "the log starts at sequence {} and no snapshot covers the events before it",
-                log.first_seq()
-            )));
-        }
-        let mut live = LiveSet {
-            projections: options.projections.iter().map(|(_, _, make)| make()).collect(),
-            applied_seq: 0,
-            failed: Vec::new(),
-        };
-        let mut versions = BTreeMap::new();
-        for record in log.read_from(1) {
+        // Read before the lock to learn the log start; read again under it.
+        let before = Manifest::read(storage.as_ref(), dir)?;
+        let mut wal = options.wal;
+        wal.log_start = before.as_ref().map_or(0, |m| m.log_start);
+        wal.archive = options.archive;
+        let log = Log::open_with(Arc::clone(&storage), dir, wal)?;
+        let manifest = Manifest::read(storage.as_ref(), dir)?;
+        annal_compactor::cleanup(storage.as_ref(), dir, manifest.as_ref())?;
+        let mut lives: Vec<Box<dyn Live>> = vec![registration::<StreamIndex>()()];
+        lives.extend(
+            options
+                .projections
+                .iter()
+                .filter(|(id, _, _)| *id != TypeId::of::<StreamIndex>())
+                .map(|(_, _, make)| make()),
+        );
+        let mut live = LiveSet::new(lives);
+        crate::compact::load_snapshots(storage.as_ref(), dir, &log, manifest.as_ref(), &mut live)?;
+        let from = live.slots.iter().map(|s| s.at).min().unwrap_or(0);
+        for record in log.read_from(from + 1) {
             let record = record?;
-            let raw = RawEvent::parse(record.seq, record.ts, &record.payload)?;
-            replay::apply_raw::<StreamIndex>(&mut versions, &raw)?;
-            live.apply(&raw);
+            live.apply(&RawEvent::parse(record.seq, record.ts, &record.payload)?);
+        }
+        live.applied_seq = log.last_seq();
+        let versions = live.slots[0]
+            .live
+            .state()
+            .downcast_ref::<BTreeMap<String, u64>>()
+            .expect("slot 0 is the stream index")
+            .clone();
+        if let Some((seq, reason)) = &live.slots[0].failed {
+            return Err(Error::ProjectionFailed {
+                projection: StreamIndex::NAME,
+                seq: *seq,
+                reason: reason.clone(),
+            });
         }
         Ok(Self {
             inner: Arc::new(Inner {
                 log,
+                storage,
+                dir: dir.to_path_buf(),
+                keep_snapshots: options.keep_snapshots,
+                archive: options.archive,
+                manifest: Mutex::new(manifest),
+                compacting: Mutex::new(()),
                 write: Mutex::new(WriteSide { versions, poisoned: None }),
                 queue: Mutex::new(Queue::new()),
                 live: Mutex::new(live),
@@ -336,14 +403,17 @@ impl Journal {
     pub fn state_at<P: Projection>(&self) -> Result<(P::State, u64)> {
         self.catch_up();
         let live = self.inner.live.lock();
-        if let Some((projection, seq, reason)) = live.failed.iter().find(|(n, _, _)| *n == P::NAME)
-        {
-            return Err(Error::ProjectionFailed { projection, seq: *seq, reason: reason.clone() });
+        let slot = live.slots.iter().find(|s| s.live.projection() == TypeId::of::<P>());
+        let Some(slot) = slot else { return Err(Error::NotRegistered { projection: P::NAME }) };
+        if let Some((seq, reason)) = &slot.failed {
+            return Err(Error::ProjectionFailed {
+                projection: P::NAME,
+                seq: *seq,
+                reason: reason.clone(),
+            });
         }
-        let found = live.projections.iter().find(|p| p.projection() == TypeId::of::<P>());
-        let Some(found) = found else { return Err(Error::NotRegistered { projection: P::NAME }) };
         let state =
-            found.state().downcast_ref::<P::State>().expect("registered with its state type");
+            slot.live.state().downcast_ref::<P::State>().expect("registered with its state type");
         Ok((state.clone(), live.applied_seq))
     }
 
@@ -355,14 +425,17 @@ impl Journal {
         self.state_at::<P>().map(|(state, _)| state)
     }
 
-    /// Replays `P` from the start of the journal up to `until`: time travel. Returns the state
-    /// and the sequence number it stands at. Streams from the log: memory is the state, not the
-    /// log. `P` need not be registered.
+    /// Replays `P` up to `until`: time travel. Starts from the newest snapshot of `P` at or
+    /// below the target (with `P`'s schema version), or from the start of the log. Returns the
+    /// state and the sequence number it stands at. Streams from the log: memory is the state,
+    /// not the log. `P` need not be registered (but only registered projections have
+    /// snapshots).
     ///
     /// # Errors
-    /// `OutOfRange` for a sequence past the end; read, envelope and decode errors.
+    /// `OutOfRange` for a target past the end, or before the earliest reachable sequence (which
+    /// the error names); snapshot, read, envelope and decode errors.
     pub fn replay<P: Projection>(&self, until: Until) -> Result<(P::State, u64)> {
-        Ok(replay::replay::<P>(&self.inner.log, until)?)
+        crate::compact::replay::<P>(&self.inner, until)
     }
 
     /// Makes every acknowledged event durable (needed only with `Manual` durability).

@@ -69,6 +69,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod compact;
 mod error;
 mod event;
 mod journal;
@@ -81,9 +82,10 @@ pub use annal_projection::{
     StreamIndex, Until,
 };
 pub use annal_wal::{Durability, RecoveryMode, RecoveryReport};
+pub use compact::{CompactReport, VerifyReport};
 pub use error::{Error, Result};
 pub use event::{Appended, Expect, NewEvent, TypedEvent};
-pub use journal::{Journal, JournalOptions};
+pub use journal::{Journal, JournalOptions, KEEP_SNAPSHOTS_DEFAULT};
 pub use read::{Events, Query};
 
 /// The write-ahead log under the journal.

@@ -1,0 +1,399 @@
+//! Compaction, opening from snapshots, replay from snapshots, and `verify`.
+//!
+//! A compaction snapshots every live projection (the stream index included) at one sequence
+//! number S, commits a MANIFEST naming them and the log start, then removes what the MANIFEST no
+//! longer needs. The log start is one past the oldest stream-index snapshot kept, so every
+//! sequence number from the oldest snapshot on stays reachable by a replay.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use annal_compactor::{Manifest, Snapshot, SnapshotRef, snapshot_path};
+use annal_projection::replay::{fold_from, resolve};
+use annal_projection::{Projection, StreamIndex, Until};
+use annal_wal::storage::Storage;
+use annal_wal::{Log, Problem};
+
+use crate::error::{Error, Result};
+use crate::journal::{Inner, Journal};
+use crate::live::LiveSet;
+
+/// What [`Journal::compact`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// The sequence number the snapshots stand at (0: the journal was empty, nothing done).
+    pub seq: u64,
+    /// The snapshot files written.
+    pub snapshots_written: Vec<PathBuf>,
+    /// The log start after the compaction.
+    pub log_start: u64,
+    /// Segments removed (deleted or archived).
+    pub segments_removed: Vec<PathBuf>,
+    /// Bytes of the removed segments.
+    pub bytes_reclaimed: u64,
+    /// Snapshot and temporary files removed by retention and cleanup.
+    pub files_removed: Vec<PathBuf>,
+}
+
+/// What [`Journal::verify`] checked and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The log's own report: every frame, seal, sequence and the hash chain.
+    pub log: annal_wal::VerifyReport,
+    /// Snapshots checked (checksum, chain value, and replay where a starting point exists).
+    pub snapshots_checked: usize,
+    /// Snapshots compared with the replay that should produce them.
+    pub snapshots_replayed: usize,
+    /// Every problem found, the log's included.
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    /// Whether no problem was found.
+    #[must_use]
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The newest usable snapshot of `name` at schema `schema` with `seq <= target` that the log
+/// can continue from.
+fn newest_usable<'a>(
+    manifest: Option<&'a Manifest>,
+    log: &Log,
+    name: &'a str,
+    schema: u32,
+    target: u64,
+) -> Option<&'a SnapshotRef> {
+    let first = log.first_seq();
+    manifest?
+        .snapshots_of(name)
+        .filter(|s| s.schema_version == schema && s.seq <= target && s.seq + 1 >= first)
+        .max_by_key(|s| s.seq)
+}
+
+fn read_snapshot(
+    storage: &dyn Storage,
+    dir: &std::path::Path,
+    r: &SnapshotRef,
+) -> Result<Snapshot> {
+    let path = snapshot_path(dir, &r.projection, r.seq);
+    let snap = Snapshot::read(storage, &path, Some(r.crc))?;
+    if snap.projection != r.projection
+        || snap.seq != r.seq
+        || snap.schema_version != r.schema_version
+    {
+        return Err(Error::Compactor(annal_compactor::Error::Corrupt {
+            file: path,
+            offset: 0,
+            reason: format!(
+                "holds {} at sequence {} (schema {}) where the MANIFEST names {} at {} (schema {})",
+                snap.projection,
+                snap.seq,
+                snap.schema_version,
+                r.projection,
+                r.seq,
+                r.schema_version
+            ),
+        }));
+    }
+    Ok(snap)
+}
+
+/// Loads each live projection from its newest usable snapshot, checking it against the log's
+/// hash chain. A projection without one starts from the empty state, which needs the log to
+/// start at sequence 1.
+pub(crate) fn load_snapshots(
+    storage: &dyn Storage,
+    dir: &std::path::Path,
+    log: &Log,
+    manifest: Option<&Manifest>,
+    live: &mut LiveSet,
+) -> Result<()> {
+    let last = log.last_seq();
+    for slot in &mut live.slots {
+        let name = slot.live.name();
+        let schema = slot.live.schema_version();
+        match newest_usable(manifest, log, name, schema, last) {
+            Some(r) => {
+                let snap = read_snapshot(storage, dir, r)?;
+                let chain = log.chain_at(r.seq)?;
+                if chain != snap.chain {
+                    return Err(Error::Compactor(annal_compactor::Error::Corrupt {
+                        file: snapshot_path(dir, name, r.seq),
+                        offset: 0,
+                        reason: format!(
+                            "its chain value differs from the log's at sequence {}: it does not belong to this log",
+                            r.seq
+                        ),
+                    }));
+                }
+                slot.live.load(&snap.state).map_err(|reason| Error::ProjectionFailed {
+                    projection: name,
+                    seq: r.seq,
+                    reason,
+                })?;
+                slot.at = r.seq;
+            }
+            None if log.first_seq() > 1 => {
+                let found: Vec<String> = manifest
+                    .map(|m| {
+                        m.snapshots_of(name)
+                            .map(|s| format!("sequence {} schema {}", s.seq, s.schema_version))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Err(Error::Invalid(format!(
+                    "projection {name} (schema version {schema}) has no usable snapshot (found: {}) and the log starts at \
+                     sequence {}, so its state cannot be rebuilt; open with the projection's previous schema version, or \
+                     restore the archived segments into wal/ to rebuild it from the log",
+                    if found.is_empty() { "none".into() } else { found.join(", ") },
+                    log.first_seq()
+                )));
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// The earliest sequence number a replay of `P` can reach.
+fn earliest_reachable<P: Projection>(log: &Log, manifest: Option<&Manifest>) -> Option<u64> {
+    if log.first_seq() <= 1 {
+        return Some(0);
+    }
+    manifest?
+        .snapshots_of(P::NAME)
+        .filter(|s| s.schema_version == P::SCHEMA_VERSION && s.seq + 1 >= log.first_seq())
+        .map(|s| s.seq)
+        .min()
+}
+
+pub(crate) fn replay<P: Projection>(inner: &Inner, until: Until) -> Result<(P::State, u64)> {
+    let log = &inner.log;
+    let manifest = inner.manifest.lock().clone();
+    let unreachable = |asked: String| {
+        let earliest = earliest_reachable::<P>(log, manifest.as_ref());
+        Error::Invalid(match earliest {
+            Some(e) => format!(
+                "{asked} is before the earliest sequence a replay of {} can reach, {e} (the log starts at {}; \
+                 compact with --archive to keep older segments)",
+                P::NAME,
+                log.first_seq()
+            ),
+            None => format!(
+                "{asked}: no snapshot of {} reaches the log, which starts at {}",
+                P::NAME,
+                log.first_seq()
+            ),
+        })
+    };
+    let target = match until {
+        Until::Seq(seq) if seq + 1 < log.first_seq() => {
+            return Err(unreachable(format!("sequence {seq}")));
+        }
+        Until::Time(ts) if log.first_seq() > 1 && log.seq_at_time(ts)?.is_none() => {
+            return Err(unreachable(format!("time {ts} ns")));
+        }
+        until => resolve(log, until)?,
+    };
+    if let Some(r) = newest_usable(manifest.as_ref(), log, P::NAME, P::SCHEMA_VERSION, target) {
+        let snap = read_snapshot(inner.storage.as_ref(), &inner.dir, r)?;
+        let state: P::State =
+            rmp_serde::from_slice(&snap.state).map_err(|e| Error::ProjectionFailed {
+                projection: P::NAME,
+                seq: r.seq,
+                reason: format!("snapshot state does not decode: {e}"),
+            })?;
+        return Ok((fold_from::<P>(log, (r.seq, state), target)?, target));
+    }
+    if log.first_seq() > 1 {
+        return Err(unreachable(format!("sequence {target}")));
+    }
+    Ok((fold_from::<P>(log, (0, P::State::default()), target)?, target))
+}
+
+impl Journal {
+    /// Snapshots every registered projection (and the stream index) at the last acknowledged
+    /// sequence number S, commits a new MANIFEST, then removes segments below the new log start
+    /// (deleting or archiving them) and snapshots beyond retention. Appends are held back only
+    /// while the live states are serialized. A crash at any step leaves the store consistent:
+    /// the old MANIFEST with the old files, or the new one with the new.
+    ///
+    /// # Errors
+    /// I/O errors (the store stays consistent); `ProjectionFailed` if a projection failed.
+    pub fn compact(&self) -> Result<CompactReport> {
+        let inner = self.inner();
+        let _one_at_a_time = inner.compacting.lock();
+        let (seq, states) = {
+            self.state_at::<StreamIndex>()?;
+            let live = inner.live.lock();
+            let mut states = Vec::with_capacity(live.slots.len());
+            for slot in &live.slots {
+                let name = slot.live.name();
+                if let Some((seq, reason)) = &slot.failed {
+                    return Err(Error::ProjectionFailed {
+                        projection: name,
+                        seq: *seq,
+                        reason: reason.clone(),
+                    });
+                }
+                let state = slot.live.save().map_err(|reason| Error::ProjectionFailed {
+                    projection: name,
+                    seq: slot.at,
+                    reason,
+                })?;
+                states.push((name, slot.live.schema_version(), state));
+            }
+            (live.applied_seq, states)
+        };
+        let mut report =
+            CompactReport { seq, log_start: inner.log.first_seq(), ..CompactReport::default() };
+        if seq == 0 {
+            return Ok(report);
+        }
+        let chain = inner.log.chain_at(seq)?;
+        let storage = inner.storage.as_ref();
+        let old = inner.manifest.lock().clone().unwrap_or_default();
+        let mut snapshots: Vec<SnapshotRef> = old.snapshots.clone();
+        for (name, schema_version, state) in states {
+            let snap = Snapshot { projection: name.to_owned(), schema_version, seq, chain, state };
+            let (path, crc) = snap.write(storage, &inner.dir)?;
+            snapshots.retain(|s| !(s.projection == name && s.seq == seq));
+            snapshots.push(SnapshotRef { projection: name.to_owned(), schema_version, seq, crc });
+            report.snapshots_written.push(path);
+        }
+        // Retention: the newest `keep_snapshots` of each projection.
+        let mut by_projection: BTreeMap<String, Vec<SnapshotRef>> = BTreeMap::new();
+        for s in snapshots {
+            by_projection.entry(s.projection.clone()).or_default().push(s);
+        }
+        let mut kept = Vec::new();
+        for list in by_projection.values_mut() {
+            list.sort_by_key(|s| s.seq);
+            let skip = list.len().saturating_sub(inner.keep_snapshots);
+            kept.extend(list.drain(skip..));
+        }
+        let oldest_index =
+            kept.iter().filter(|s| s.projection == StreamIndex::NAME).map(|s| s.seq).min();
+        let log_start = oldest_index.map_or(1, |s| s + 1).max(old.log_start);
+        let manifest = Manifest { generation: old.generation + 1, log_start, snapshots: kept };
+        manifest.write(storage, &inner.dir)?;
+        *inner.manifest.lock() = Some(manifest.clone());
+        let (removed, bytes) = inner.log.remove_segments_below(log_start, inner.archive)?;
+        report.log_start = inner.log.first_seq();
+        report.segments_removed = removed;
+        report.bytes_reclaimed = bytes;
+        report.files_removed = annal_compactor::cleanup(storage, &inner.dir, Some(&manifest))?;
+        Ok(report)
+    }
+
+    /// Checks everything: every checksum of every segment, sequence continuity and the hash
+    /// chain (the log's `verify`), the MANIFEST, every snapshot's checksum and chain value, and
+    /// that each snapshot of a registered projection equals the replay that should produce it
+    /// (from the previous snapshot, or the log start). Problems are listed, not returned as
+    /// errors.
+    ///
+    /// # Errors
+    /// Only when the log cannot be read at all.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let inner = self.inner();
+        let log = &inner.log;
+        let mut report = VerifyReport { log: log.verify()?, ..VerifyReport::default() };
+        report.problems.clone_from(&report.log.problems);
+        let manifest_path = inner.dir.join(annal_compactor::MANIFEST_FILE);
+        let problem =
+            |file: PathBuf, seq: u64, reason: String| Problem { file, offset: 0, seq, reason };
+        let manifest = match Manifest::read(inner.storage.as_ref(), &inner.dir) {
+            Ok(m) => m,
+            Err(e) => {
+                report.problems.push(problem(manifest_path, 0, e.to_string()));
+                return Ok(report);
+            }
+        };
+        let Some(manifest) = manifest else { return Ok(report) };
+        if manifest.log_start > log.first_seq().max(1) && manifest.log_start > log.last_seq() + 1 {
+            report.problems.push(problem(
+                manifest_path.clone(),
+                manifest.log_start,
+                format!(
+                    "the MANIFEST's log start {} lies past the log's last sequence {}",
+                    manifest.log_start,
+                    log.last_seq()
+                ),
+            ));
+        }
+        if log.first_seq() > manifest.log_start.max(1) {
+            report.problems.push(problem(
+                manifest_path,
+                manifest.log_start,
+                format!(
+                    "the log starts at {} but the MANIFEST's log start is {}: segments are missing",
+                    log.first_seq(),
+                    manifest.log_start
+                ),
+            ));
+        }
+        let live = inner.live.lock();
+        for r in &manifest.snapshots {
+            let path = snapshot_path(&inner.dir, &r.projection, r.seq);
+            report.snapshots_checked += 1;
+            let snap = match read_snapshot(inner.storage.as_ref(), &inner.dir, r) {
+                Ok(s) => s,
+                Err(e) => {
+                    report.problems.push(problem(path, r.seq, e.to_string()));
+                    continue;
+                }
+            };
+            if r.seq + 1 >= log.first_seq() && r.seq <= log.last_seq() {
+                match log.chain_at(r.seq) {
+                    Ok(chain) if chain == snap.chain => {}
+                    Ok(_) => report.problems.push(problem(
+                        path.clone(),
+                        r.seq,
+                        "chain value differs from the log's".into(),
+                    )),
+                    Err(e) => report.problems.push(problem(path.clone(), r.seq, e.to_string())),
+                }
+            }
+            let slot = live.slots.iter().find(|s| {
+                s.live.name() == r.projection && s.live.schema_version() == r.schema_version
+            });
+            let Some(slot) = slot else { continue };
+            let previous = manifest
+                .snapshots_of(&r.projection)
+                .filter(|p| {
+                    p.schema_version == r.schema_version
+                        && p.seq < r.seq
+                        && p.seq + 1 >= log.first_seq()
+                })
+                .max_by_key(|p| p.seq);
+            let from = match previous {
+                Some(p) => match read_snapshot(inner.storage.as_ref(), &inner.dir, p) {
+                    Ok(prev) => Some((p.seq, prev.state)),
+                    Err(_) => continue,
+                },
+                None if log.first_seq() <= 1 => None,
+                None => continue,
+            };
+            report.snapshots_replayed += 1;
+            match slot.live.fold_serialized(
+                log,
+                from.as_ref().map(|(s, b)| (*s, b.as_slice())),
+                r.seq,
+            ) {
+                Ok(bytes) if bytes == snap.state => {}
+                Ok(_) => report.problems.push(problem(
+                    path,
+                    r.seq,
+                    format!(
+                        "state differs from the replay of {} up to sequence {}",
+                        r.projection, r.seq
+                    ),
+                )),
+                Err(reason) => report.problems.push(problem(path, r.seq, reason)),
+            }
+        }
+        Ok(report)
+    }
+}
