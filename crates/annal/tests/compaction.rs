@@ -13,7 +13,7 @@ use common::{Board, Place, Task, both, model_board};
 
 fn append_tasks(journal: &Journal, model: &mut Vec<(String, Task)>, n: u32) {
     for i in 0..n {
-        let stream = format!("task-{}", (model.len() as u32 + i) % 5);
+        let stream = format!("task-{}", (model.len() + i as usize) % 5);
         let task = Task::Completed { by: format!("actor-{}", i % 3), minutes: i };
         journal.append(&stream, Expect::Any, [task.clone()]).expect("append");
         model.push((stream, task));
@@ -116,7 +116,7 @@ fn compaction_keeps_state_and_time_travel_and_truncates() {
             let (state, at) = journal.replay::<Board>(Until::Seq(seq)).expect("reachable");
             assert_eq!(
                 (state, at),
-                (model_board(&model[..seq as usize]), seq),
+                (model_board(&model[..usize::try_from(seq).expect("small")]), seq),
                 "{}: time travel to {seq}",
                 place.name()
             );
@@ -236,12 +236,12 @@ fn flip(place: &Place, file: &std::path::Path, offset: u64) {
     match &place.storage {
         Some(s) => {
             let mut bytes = s_read(s.as_ref(), file);
-            bytes[offset as usize] ^= 0x10;
+            bytes[usize::try_from(offset).expect("small")] ^= 0x10;
             s_write(s.as_ref(), file, &bytes);
         }
         None => {
             let mut bytes = std::fs::read(file).expect("read");
-            bytes[offset as usize] ^= 0x10;
+            bytes[usize::try_from(offset).expect("small")] ^= 0x10;
             std::fs::write(file, bytes).expect("write");
         }
     }
