@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use annal_compactor::{Manifest, Snapshot, SnapshotRef, snapshot_path};
-use annal_projection::replay::{fold_from, resolve};
+use annal_projection::replay::{fold_from, fold_records, resolve};
 use annal_projection::{Projection, StreamIndex, Until};
 use annal_wal::storage::Storage;
 use annal_wal::{Log, Problem};
@@ -188,15 +188,45 @@ pub(crate) fn replay<P: Projection>(inner: &Inner, until: Until) -> Result<(P::S
             ),
         })
     };
-    let target = match until {
-        Until::Seq(seq) if seq + 1 < log.first_seq() => {
-            return Err(unreachable(format!("sequence {seq}")));
-        }
-        Until::Time(ts) if log.first_seq() > 1 && log.seq_at_time(ts)?.is_none() => {
-            return Err(unreachable(format!("time {ts} ns")));
-        }
-        until => resolve(log, until)?,
+    let below_start = match until {
+        Until::Seq(seq) => seq + 1 < log.first_seq(),
+        Until::Time(ts) => log.first_seq() > 1 && log.seq_at_time(ts)?.is_none(),
+        Until::End => false,
     };
+    if below_start {
+        let archive = inner.dir.join(annal_wal::ARCHIVE_DIR);
+        if !inner.storage.exists(&archive).map_err(|e| annal_wal::Error::Io {
+            op: "stat",
+            path: archive.clone(),
+            source: e,
+        })? {
+            let asked = match until {
+                Until::Seq(seq) => format!("sequence {seq}"),
+                Until::Time(ts) => format!("time {ts} ns"),
+                Until::End => unreachable!("the end is never below the start"),
+            };
+            return Err(unreachable(asked));
+        }
+        // Time travel before the log start, through the archived segments, from sequence 1.
+        let reader = annal_wal::Reader::open_with_archive(
+            std::sync::Arc::clone(&inner.storage),
+            &inner.dir,
+            1,
+        )?;
+        let (state, at) =
+            fold_records::<P>(reader, (0, P::State::default()), |seq, ts| match until {
+                Until::Seq(target) => seq <= target,
+                Until::Time(t) => ts <= t,
+                Until::End => true,
+            })?;
+        if let Until::Seq(target) = until
+            && at != target
+        {
+            return Err(unreachable(format!("sequence {target} (the archive ends at {at})")));
+        }
+        return Ok((state, at));
+    }
+    let target = resolve(log, until)?;
     if let Some(r) = newest_usable(manifest.as_ref(), log, P::NAME, P::SCHEMA_VERSION, target) {
         let snap = read_snapshot(inner.storage.as_ref(), &inner.dir, r)?;
         let state: P::State =

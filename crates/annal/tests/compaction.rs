@@ -153,6 +153,25 @@ fn archive_mode_keeps_truncated_segments() {
         .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
         .collect();
     assert_eq!(archived, removed, "every truncated segment is in archive/");
+    assert!(journal.log().first_seq() > 100);
+    // Time travel before the log start reaches back through the archive.
+    for seq in [1u64, 10, 57, 99] {
+        let (state, at) = journal.replay::<Board>(Until::Seq(seq)).expect("through the archive");
+        assert_eq!((state, at), (model_board(&model[..usize::try_from(seq).expect("small")]), seq));
+    }
+    let events: Vec<_> = annal::wal::Reader::open_with_archive(
+        std::sync::Arc::new(annal::wal::storage::OsStorage::new()),
+        &place.dir,
+        1,
+    )
+    .expect("reader")
+    .map(|r| r.expect("record"))
+    .collect();
+    assert_eq!(events.len(), 300, "archive and log together hold every event, in order");
+    assert!(events.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    let (state, at) = journal.replay::<Board>(Until::Time(events[41].ts)).expect("by time");
+    let want = events.iter().rev().find(|e| e.ts <= events[41].ts).expect("itself").seq;
+    assert_eq!((state, at), (model_board(&model[..usize::try_from(want).expect("small")]), want));
 }
 
 #[test]

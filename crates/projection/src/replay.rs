@@ -66,6 +66,31 @@ pub fn fold_from<P: Projection>(log: &Log, from: (u64, P::State), target: u64) -
     Ok(state)
 }
 
+/// Folds `P` over records in sequence order while `keep(seq, ts)` holds, starting from
+/// `state` at `at`; returns the state and the sequence number it stands at. For readers other
+/// than a live log's, such as one that also reads archived segments.
+///
+/// # Errors
+/// Read errors, malformed envelopes, events that do not decode.
+pub fn fold_records<P: Projection>(
+    records: impl Iterator<Item = annal_wal::Result<annal_wal::Record>>,
+    (mut at, mut state): (u64, P::State),
+    mut keep: impl FnMut(u64, u64) -> bool,
+) -> Result<(P::State, u64)> {
+    for record in records {
+        let record = record?;
+        if record.seq <= at {
+            continue;
+        }
+        if !keep(record.seq, record.ts) {
+            break;
+        }
+        apply_raw::<P>(&mut state, &RawEvent::parse(record.seq, record.ts, &record.payload)?)?;
+        at = record.seq;
+    }
+    Ok((state, at))
+}
+
 /// Applies one stored event to `state` if `P` accepts its type.
 ///
 /// # Errors

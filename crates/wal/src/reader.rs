@@ -47,7 +47,7 @@ pub struct Reader {
 #[derive(Debug)]
 enum Source {
     Live(Arc<Shared>),
-    Dir { storage: Arc<dyn Storage>, wal_dir: PathBuf },
+    Dir { storage: Arc<dyn Storage>, wal_dir: PathBuf, archive_dir: Option<PathBuf> },
 }
 
 #[derive(Debug)]
@@ -98,7 +98,26 @@ impl Reader {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no wal directory: not a log"),
             ));
         }
-        Ok(Self::new(Source::Dir { storage, wal_dir }, from))
+        Ok(Self::new(Source::Dir { storage, wal_dir, archive_dir: None }, from))
+    }
+
+    /// Like [`Reader::open`], but also reads the segments in `archive/` (those a compaction
+    /// moved out of the log), so that reading can start before the log start. Segments in
+    /// `archive/` are sealed; a sequence number in neither directory ends the reader with an
+    /// `OutOfRange` error, never a silent gap.
+    ///
+    /// # Errors
+    /// The directory has no `wal/` directory.
+    pub fn open_with_archive(
+        storage: Arc<dyn Storage>,
+        dir: impl AsRef<Path>,
+        from: u64,
+    ) -> Result<Self> {
+        let mut reader = Self::open(storage, &dir, from)?;
+        if let Source::Dir { archive_dir, .. } = &mut reader.source {
+            *archive_dir = Some(dir.as_ref().join(crate::log::ARCHIVE_DIR));
+        }
+        Ok(reader)
     }
 
     fn new(source: Source, from: u64) -> Self {
@@ -186,7 +205,12 @@ impl Reader {
     fn locate(&self) -> Result<Option<Cursor>> {
         match &self.source {
             Source::Live(shared) => locate_live(shared, self.next).map(Some),
-            Source::Dir { storage, wal_dir } => locate_dir(storage.as_ref(), wal_dir, self.next),
+            Source::Dir { storage, wal_dir, archive_dir: Some(archive) } => {
+                locate_archived(storage.as_ref(), archive, wal_dir, self.next)
+            }
+            Source::Dir { storage, wal_dir, archive_dir: None } => {
+                locate_dir(storage.as_ref(), wal_dir, self.next)
+            }
         }
     }
 }
@@ -317,6 +341,40 @@ fn locate_live(shared: &Shared, seq: u64) -> Result<Cursor> {
     let offset = index_offset(&st.active.index, seq);
     drop(st);
     open_active(shared.storage.as_ref(), path, first_seq, offset, false)
+}
+
+/// Locates `seq` in `archive/` first, then in the log.
+fn locate_archived(
+    storage: &dyn Storage,
+    archive: &Path,
+    wal_dir: &Path,
+    seq: u64,
+) -> Result<Option<Cursor>> {
+    let in_log = storage
+        .list_dir(wal_dir)
+        .map_err(|e| Error::io("list", wal_dir, e))?
+        .iter()
+        .filter_map(|n| format::parse_segment_file_name(n))
+        .min();
+    if in_log.is_some_and(|first| seq >= first) {
+        return locate_dir(storage, wal_dir, seq);
+    }
+    let archived: Vec<u64> =
+        if storage.exists(archive).map_err(|e| Error::io("stat", archive, e))? {
+            let names = storage.list_dir(archive).map_err(|e| Error::io("list", archive, e))?;
+            names.iter().filter_map(|n| format::parse_segment_file_name(n)).collect()
+        } else {
+            Vec::new()
+        };
+    let i = archived.partition_point(|&f| f <= seq);
+    if i == 0 {
+        let first = archived.first().copied().or(in_log).unwrap_or(1);
+        return Err(Error::OutOfRange { seq, first, last: u64::MAX });
+    }
+    let first_seq = archived[i - 1];
+    let path = archive.join(format::segment_file_name(first_seq));
+    let cursor = open_sealed(storage, &path, first_seq, seq, false)?;
+    Ok(Some(cursor))
 }
 
 fn locate_dir(storage: &dyn Storage, wal_dir: &Path, seq: u64) -> Result<Option<Cursor>> {
