@@ -2,7 +2,8 @@
 //!
 //! A compaction snapshots every live projection (the stream index included) at one sequence
 //! number S, commits a MANIFEST naming them and the log start, then removes what the MANIFEST no
-//! longer needs. The log start is one past the oldest stream-index snapshot kept, so every
+//! longer needs. The log start is one past the oldest snapshot kept (of any projection, including
+//! those this process did not register), so every projection can still be rebuilt, and every
 //! sequence number from the oldest snapshot on stays reachable by a replay.
 
 use std::collections::BTreeMap;
@@ -304,9 +305,10 @@ impl Journal {
             let skip = list.len().saturating_sub(inner.keep_snapshots);
             kept.extend(list.drain(skip..));
         }
-        let oldest_index =
-            kept.iter().filter(|s| s.projection == StreamIndex::NAME).map(|s| s.seq).min();
-        let log_start = oldest_index.map_or(1, |s| s + 1).max(old.log_start);
+        // The log must still reach every projection's snapshots, those of projections this
+        // process did not register (and so did not snapshot now) included.
+        let oldest = kept.iter().map(|s| s.seq).min();
+        let log_start = oldest.map_or(1, |s| s + 1).max(old.log_start);
         let manifest = Manifest { generation: old.generation + 1, log_start, snapshots: kept };
         manifest.write(storage, &inner.dir)?;
         *inner.manifest.lock() = Some(manifest.clone());

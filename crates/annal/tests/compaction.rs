@@ -275,3 +275,31 @@ fn s_write(s: &dyn annal::wal::storage::Storage, path: &std::path::Path, bytes: 
     f.write_all_at(bytes, 0).expect("write");
     f.sync_data().expect("sync");
 }
+
+#[test]
+fn compacting_without_a_projection_never_strands_it() {
+    both(|place| {
+        let journal =
+            place.options().keep_snapshots(1).projection::<Board>().open(&place.dir).expect("open");
+        let mut model = Vec::new();
+        append_tasks(&journal, &mut model, 200);
+        journal.compact().expect("compact with board");
+        drop(journal);
+        // Another program compacts without registering `board`.
+        let other = place.options().keep_snapshots(1).open(&place.dir).expect("open without board");
+        append_tasks(&other, &mut model, 200);
+        other.compact().expect("compact without board");
+        drop(other);
+        let journal = place
+            .options()
+            .projection::<Board>()
+            .open(&place.dir)
+            .expect("board can still be rebuilt");
+        assert_eq!(
+            journal.state::<Board>().expect("state"),
+            model_board(&model),
+            "{}",
+            place.name()
+        );
+    });
+}
