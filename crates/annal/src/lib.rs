@@ -75,6 +75,7 @@ mod event;
 mod journal;
 mod live;
 mod read;
+mod reader;
 
 pub use annal_projection::envelope::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
 pub use annal_projection::{
@@ -87,6 +88,7 @@ pub use error::{Error, Result};
 pub use event::{Appended, Expect, NewEvent, TypedEvent};
 pub use journal::{Journal, JournalOptions, KEEP_SNAPSHOTS_DEFAULT};
 pub use read::{Events, Query};
+pub use reader::JournalReader;
 
 /// The write-ahead log under the journal.
 pub use annal_wal as wal;

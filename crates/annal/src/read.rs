@@ -91,6 +91,27 @@ impl Iterator for Records {
     }
 }
 
+impl<E> Events<E> {
+    pub(crate) fn new(reader: annal_wal::Reader, query: Query) -> Self {
+        Self::with(Records::Plain(reader), query)
+    }
+
+    pub(crate) fn following(follow: annal_wal::Follow, query: Query) -> Self {
+        Self::with(Records::Follow(follow), query)
+    }
+
+    fn with(records: Records, query: Query) -> Self {
+        Self {
+            records,
+            until: query.until.unwrap_or(u64::MAX),
+            stream: query.stream,
+            left: query.limit.unwrap_or(usize::MAX),
+            done: false,
+            _event: PhantomData,
+        }
+    }
+}
+
 impl<E: DeserializeOwned + 'static> Iterator for Events<E> {
     type Item = Result<Event<E>>;
 
@@ -135,15 +156,8 @@ impl Journal {
     /// Reads acknowledged events matching `query`, decoded as `E`. Filtering by stream reads
     /// the whole range (events are not indexed by stream) but decodes only the matching ones.
     pub fn read<E: DeserializeOwned + 'static>(&self, query: Query) -> Events<E> {
-        let log = &self.inner().log;
-        Events {
-            records: Records::Plain(log.read_from(query.from.max(1))),
-            until: query.until.unwrap_or(u64::MAX),
-            stream: query.stream,
-            left: query.limit.unwrap_or(usize::MAX),
-            done: false,
-            _event: PhantomData,
-        }
+        let from = query.from.max(1);
+        Events::new(self.inner().log.read_from(from), query)
     }
 
     /// Reads events matching `query` as JSON values, without their Rust types.
@@ -154,14 +168,6 @@ impl Journal {
     /// Catches up from sequence `from`, then follows live appends: yields every event from
     /// `from` on exactly once and in order, waiting for new ones, until the journal is closed.
     pub fn subscribe<E: DeserializeOwned + 'static>(&self, from: u64) -> Events<E> {
-        let log = &self.inner().log;
-        Events {
-            records: Records::Follow(log.read_from(from.max(1)).follow()),
-            until: u64::MAX,
-            stream: None,
-            left: usize::MAX,
-            done: false,
-            _event: PhantomData,
-        }
+        Events::following(self.inner().log.read_from(from.max(1)).follow(), Query::all())
     }
 }

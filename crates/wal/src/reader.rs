@@ -42,6 +42,8 @@ pub struct Reader {
     buffered: VecDeque<Record>,
     prev_ts: u64,
     failed: bool,
+    /// Whether a record was read: before that, a start below the log start is clamped.
+    started: bool,
 }
 
 #[derive(Debug)]
@@ -128,6 +130,7 @@ impl Reader {
             buffered: VecDeque::new(),
             prev_ts: 0,
             failed: false,
+            started: false,
         }
     }
 
@@ -236,7 +239,14 @@ impl Iterator for Reader {
         loop {
             if self.cursor.is_none() {
                 match self.locate() {
-                    Ok(Some(c)) => self.cursor = Some(c),
+                    Ok(Some(c)) => {
+                        // A reader asked to start below the log start begins at it (as readers
+                        // of a live log do); past the first record, a jump would be a gap.
+                        if !self.started && c.first_seq > self.next {
+                            self.next = c.first_seq;
+                        }
+                        self.cursor = Some(c);
+                    }
                     Ok(None) => return None,
                     Err(e) => return self.fail(e),
                 }
@@ -248,6 +258,7 @@ impl Iterator for Reader {
                     cursor.offset = frame_end;
                     for r in records {
                         if r.seq >= self.next && r.seq <= bound {
+                            self.started = true;
                             self.next = r.seq + 1;
                             self.prev_ts = r.ts;
                             self.buffered.push_back(r);

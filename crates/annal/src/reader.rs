@@ -1,0 +1,190 @@
+//! A read-only view of a journal's directory: it takes no lock and modifies nothing, so it
+//! works while another process writes (the CLI's reads use it).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use annal_compactor::{Manifest, Snapshot, snapshot_path};
+use annal_projection::replay::fold_records;
+use annal_projection::{Projection, Until};
+use annal_wal::storage::{OsStorage, Storage};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::read::{Events, Query};
+
+/// A read-only view of the journal in a directory. Sees the complete, valid events on disk
+/// (a writer's unsynced or in-flight appends may or may not be there yet).
+#[derive(Debug, Clone)]
+pub struct JournalReader {
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+}
+
+impl JournalReader {
+    /// A reader of the journal in `dir` on the OS file system.
+    ///
+    /// # Errors
+    /// `dir` holds no journal.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(Arc::new(OsStorage::new()), dir)
+    }
+
+    /// A reader of the journal in `dir` on `storage`.
+    ///
+    /// # Errors
+    /// `dir` holds no journal.
+    pub fn open_with(storage: Arc<dyn Storage>, dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        annal_wal::Reader::open(Arc::clone(&storage), &dir, 1)?;
+        Ok(Self { storage, dir })
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The MANIFEST, if the journal was ever compacted.
+    ///
+    /// # Errors
+    /// The MANIFEST is damaged or unreadable.
+    pub fn manifest(&self) -> Result<Option<Manifest>> {
+        Ok(Manifest::read(self.storage.as_ref(), &self.dir)?)
+    }
+
+    fn records(&self, from: u64) -> Result<annal_wal::Reader> {
+        let archive = self.dir.join(annal_wal::ARCHIVE_DIR);
+        let first = self.first_seq()?;
+        if from < first
+            && self.storage.exists(&archive).map_err(|e| annal_wal::Error::Io {
+                op: "stat",
+                path: archive,
+                source: e,
+            })?
+        {
+            return Ok(annal_wal::Reader::open_with_archive(
+                Arc::clone(&self.storage),
+                &self.dir,
+                from,
+            )?);
+        }
+        Ok(annal_wal::Reader::open(Arc::clone(&self.storage), &self.dir, from)?)
+    }
+
+    /// The first sequence number the log holds (1 unless compaction truncated it).
+    ///
+    /// # Errors
+    /// The log directory cannot be listed.
+    pub fn first_seq(&self) -> Result<u64> {
+        let wal = self.dir.join(annal_wal::WAL_DIR);
+        let names = self.storage.list_dir(&wal).map_err(|e| annal_wal::Error::Io {
+            op: "list",
+            path: wal,
+            source: e,
+        })?;
+        Ok(names
+            .iter()
+            .filter_map(|n| annal_wal::format::parse_segment_file_name(n))
+            .min()
+            .unwrap_or(1))
+    }
+
+    /// Reads events matching `query`, decoded as `E` (`serde_json::Value` for any event).
+    /// Reaches into `archive/` for sequence numbers below the log start, when there is one.
+    pub fn read<E: DeserializeOwned + 'static>(&self, query: Query) -> Result<Events<E>> {
+        let records = self.records(query.from.max(1))?;
+        Ok(Events::new(records, query))
+    }
+
+    /// Like [`JournalReader::read`], waiting for new events instead of ending.
+    pub fn follow<E: DeserializeOwned + 'static>(&self, query: Query) -> Result<Events<E>> {
+        let records = self.records(query.from.max(1))?;
+        Ok(Events::following(records.follow(), query))
+    }
+
+    /// Replays `P` up to `until`, from the newest usable snapshot at or below the target, or
+    /// from the start of the log (through `archive/` when the log was truncated). Returns the
+    /// state and the sequence number it stands at.
+    ///
+    /// # Errors
+    /// `Invalid` naming the earliest reachable sequence when the target cannot be reached, or
+    /// lies past the end; snapshot, read and decode errors.
+    pub fn replay<P: Projection>(&self, until: Until) -> Result<(P::State, u64)> {
+        let first = self.first_seq()?;
+        let manifest = self.manifest()?;
+        let keep = |seq: u64, ts: u64| match until {
+            Until::Seq(target) => seq <= target,
+            Until::Time(t) => ts <= t,
+            Until::End => true,
+        };
+        // Snapshots usable for this target, newest first.
+        let mut candidates: Vec<_> = manifest
+            .as_ref()
+            .map(|m| {
+                m.snapshots_of(P::NAME)
+                    .filter(|s| s.schema_version == P::SCHEMA_VERSION && s.seq + 1 >= first)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        candidates.sort_by_key(|s| std::cmp::Reverse(s.seq));
+        let mut start = None;
+        for r in candidates {
+            let fits = match until {
+                Until::Seq(target) => r.seq <= target,
+                Until::End => true,
+                // The snapshot fits if its own last event is not after the time.
+                Until::Time(t) => {
+                    let mut at =
+                        annal_wal::Reader::open(Arc::clone(&self.storage), &self.dir, r.seq)?;
+                    at.next().transpose()?.is_some_and(|rec| rec.seq == r.seq && rec.ts <= t)
+                }
+            };
+            if fits {
+                let path = snapshot_path(&self.dir, P::NAME, r.seq);
+                let snap = Snapshot::read(self.storage.as_ref(), &path, Some(r.crc))?;
+                let state: P::State =
+                    rmp_serde::from_slice(&snap.state).map_err(|e| Error::ProjectionFailed {
+                        projection: P::NAME,
+                        seq: r.seq,
+                        reason: format!("snapshot state does not decode: {e}"),
+                    })?;
+                start = Some((r.seq, state));
+                break;
+            }
+        }
+        let start = match start {
+            Some(s) => s,
+            None => (0, P::State::default()),
+        };
+        let from = start.0 + 1;
+        if start.0 == 0
+            && first > 1
+            && !self.storage.exists(&self.dir.join(annal_wal::ARCHIVE_DIR)).unwrap_or(false)
+        {
+            let earliest = manifest.as_ref().and_then(|m| {
+                m.snapshots_of(P::NAME).filter(|s| s.seq + 1 >= first).map(|s| s.seq).min()
+            });
+            return Err(Error::Invalid(match earliest {
+                Some(e) => format!(
+                    "the target is before the earliest sequence a replay of {} can reach, {e} (the log starts at {first})",
+                    P::NAME
+                ),
+                None => {
+                    format!("no snapshot of {} reaches the log, which starts at {first}", P::NAME)
+                }
+            }));
+        }
+        let (state, at) = fold_records::<P>(self.records(from)?, start, keep)?;
+        if let Until::Seq(target) = until
+            && at != target
+        {
+            return Err(Error::Invalid(format!(
+                "sequence {target} is past the end of the journal (last: {at})"
+            )));
+        }
+        Ok((state, at))
+    }
+}
