@@ -155,10 +155,7 @@ impl JournalReader {
                 break;
             }
         }
-        let start = match start {
-            Some(s) => s,
-            None => (0, P::State::default()),
-        };
+        let start = start.unwrap_or_default();
         let from = start.0 + 1;
         if start.0 == 0
             && first > 1
