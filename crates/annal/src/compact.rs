@@ -313,7 +313,7 @@ impl Journal {
         manifest.write(storage, &inner.dir)?;
         *inner.manifest.lock() = Some(manifest.clone());
         let (removed, bytes) = inner.log.remove_segments_below(log_start, inner.archive)?;
-        report.log_start = inner.log.first_seq();
+        report.log_start = log_start;
         report.segments_removed = removed;
         report.bytes_reclaimed = bytes;
         report.files_removed = annal_compactor::cleanup(storage, &inner.dir, Some(&manifest))?;

@@ -1,0 +1,309 @@
+//! `annal`: the command-line tool over annal journals.
+//!
+//! Output to stdout is JSON (one object, or JSON Lines for streams of events); messages and
+//! progress go to stderr. Exit codes: 0 success, 1 other failure, 2 usage error, 3 integrity
+//! failure, 4 conflict (lock held, expected-version mismatch).
+
+mod audit;
+mod demo;
+mod out;
+mod read_cmds;
+mod write_cmds;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// An exit code and a message, for failures that are not errors of the library.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// Exit code for integrity failures (corruption, failed verification, broken audit chain).
+pub const EXIT_INTEGRITY: u8 = 3;
+/// Exit code for conflicts (lock held, expected-version mismatch).
+pub const EXIT_CONFLICT: u8 = 4;
+
+/// Fails with an integrity exit code.
+pub fn integrity(message: impl Into<String>) -> anyhow::Error {
+    Exit { code: EXIT_INTEGRITY, message: message.into() }.into()
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "annal",
+    version,
+    about = "Append, read, time-travel, compact, export and verify annal journals."
+)]
+#[command(after_help = "Run `annal demo` for a tour; `annal <command> --help` shows examples.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProjectionName {
+    /// Per stream: version, last type, update time, JSON Merge Patch fold of the data.
+    Entities,
+    /// Totals by type and by stream.
+    Counts,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RepairMode {
+    /// Cut the log at the first bad frame; move the cut bytes and later segments to quarantine/.
+    TruncateAtCorruption,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an empty journal.
+    #[command(after_help = "Example:\n  annal init ./store")]
+    Init { dir: PathBuf },
+    /// Append one event (from flags) or a batch (from JSON Lines), atomically.
+    #[command(
+        after_help = "Examples:\n  annal append ./store --stream task-1 --type task-created --data '{\"title\":\"docs\"}' --actor ada --expect none\n  annal append ./store --jsonl events.jsonl\n  cat events.jsonl | annal append ./store --jsonl -\n\nEach JSON line: {\"stream\":..,\"type\":..,\"data\":..,\"meta\":{\"actor\":..},\"expect\":\"any\"|\"none\"|\"exists\"|N}.\nAll lines form one atomic batch: a bad line fails it, naming the line, and nothing is appended."
+    )]
+    Append {
+        dir: PathBuf,
+        /// The stream to append to.
+        #[arg(long, required_unless_present = "jsonl", conflicts_with = "jsonl")]
+        stream: Option<String>,
+        /// The event type.
+        #[arg(long = "type", required_unless_present = "jsonl", conflicts_with = "jsonl")]
+        event_type: Option<String>,
+        /// The event data, a JSON value (default `{}`).
+        #[arg(long, conflicts_with = "jsonl")]
+        data: Option<String>,
+        /// Who caused the event.
+        #[arg(long, conflicts_with = "jsonl")]
+        actor: Option<String>,
+        /// Expected stream version: any, none, exists, or a number.
+        #[arg(long, default_value = "any", conflicts_with = "jsonl")]
+        expect: String,
+        /// Read events from a JSON Lines file (`-` for standard input).
+        #[arg(long)]
+        jsonl: Option<String>,
+        /// Wait up to this many seconds for another writer's lock.
+        #[arg(long)]
+        wait: Option<f64>,
+    },
+    /// Print events as JSON Lines.
+    #[command(
+        after_help = "Examples:\n  annal read ./store --from 100 --limit 10\n  annal read ./store --stream task-1\n  annal read ./store --follow"
+    )]
+    Read {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[arg(long)]
+        until: Option<u64>,
+        #[arg(long)]
+        stream: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Keep waiting for new events.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Print a projection's state after the events up to a sequence number or time.
+    #[command(
+        after_help = "Examples:\n  annal replay ./store --until 1500\n  annal replay ./store --at 2026-11-23T10:00:00Z --projection counts\n  annal replay ./store --until 200 --stream task-7"
+    )]
+    Replay {
+        dir: PathBuf,
+        /// The last sequence number to fold.
+        #[arg(long, conflicts_with = "at")]
+        until: Option<u64>,
+        /// Fold the events up to this RFC 3339 time.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, value_enum, default_value = "entities")]
+        projection: ProjectionName,
+        /// Show only this stream's part of the state.
+        #[arg(long)]
+        stream: Option<String>,
+    },
+    /// Snapshot the projections and truncate the log behind them.
+    #[command(
+        after_help = "Examples:\n  annal compact ./store\n  annal compact ./store --keep-snapshots 1 --archive"
+    )]
+    Compact {
+        dir: PathBuf,
+        /// Snapshots kept per projection; the log reaches back to the oldest one.
+        #[arg(long, default_value_t = annal::KEEP_SNAPSHOTS_DEFAULT)]
+        keep_snapshots: usize,
+        /// Move truncated segments to archive/ instead of deleting them.
+        #[arg(long)]
+        archive: bool,
+        #[arg(long)]
+        wait: Option<f64>,
+    },
+    /// List the snapshots in force.
+    #[command(after_help = "Example:\n  annal snapshots ./store")]
+    Snapshots { dir: PathBuf },
+    /// Export an audit trail: every record with its hash-chain value.
+    #[command(
+        after_help = "Examples:\n  annal export ./store --out audit.jsonl\n  annal export ./store --from 100 --until 200 --format csv --out part.csv\n\nThe chain head is printed on stderr; keep it to detect a cut-off end with audit-verify --head."
+    )]
+    Export {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[arg(long)]
+        until: Option<u64>,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check an exported audit trail on its own.
+    #[command(
+        name = "audit-verify",
+        after_help = "Examples:\n  annal audit-verify audit.jsonl\n  annal audit-verify audit.jsonl --head 3f2a...\n\nExit 3 names the first modified, inserted, deleted or reordered record."
+    )]
+    AuditVerify {
+        file: PathBuf,
+        /// The chain head printed by export: detects a cut-off end.
+        #[arg(long)]
+        head: Option<String>,
+    },
+    /// Check every checksum, the sequence, the hash chain, the MANIFEST and the snapshots.
+    #[command(after_help = "Example:\n  annal verify ./store\n\nExit 3 lists the problems found.")]
+    Verify {
+        dir: PathBuf,
+        #[arg(long)]
+        wait: Option<f64>,
+    },
+    /// Describe a journal: segments, ranges, snapshots, chain head, lock holder.
+    #[command(after_help = "Example:\n  annal info ./store")]
+    Info { dir: PathBuf },
+    /// Repair a damaged journal, moving what is cut to quarantine/.
+    #[command(after_help = "Example:\n  annal recover ./store --mode truncate-at-corruption")]
+    Recover {
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        mode: RepairMode,
+    },
+    /// Run the main job end to end on a workflow of tasks.
+    #[command(
+        after_help = "Example:\n  annal demo            # in ./annal-demo\n  annal demo /tmp/demo"
+    )]
+    Demo {
+        #[arg(default_value = "annal-demo")]
+        dir: PathBuf,
+    },
+    /// Print shell completions.
+    #[command(after_help = "Example:\n  annal completions bash > /etc/bash_completion.d/annal")]
+    Completions { shell: clap_complete::Shell },
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init { dir } => write_cmds::init(&dir),
+        Command::Append { dir, stream, event_type, data, actor, expect, jsonl, wait } => {
+            match jsonl {
+                Some(source) => write_cmds::append_jsonl(&dir, &source, wait),
+                None => write_cmds::append_one(
+                    &dir,
+                    &stream.unwrap_or_default(),
+                    &event_type.unwrap_or_default(),
+                    data.as_deref(),
+                    actor,
+                    &expect,
+                    wait,
+                ),
+            }
+        }
+        Command::Read { dir, from, until, stream, limit, follow } => {
+            read_cmds::read(&dir, from, until, stream, limit, follow)
+        }
+        Command::Replay { dir, until, at, projection, stream } => {
+            read_cmds::replay(&dir, until, at.as_deref(), projection, stream.as_deref())
+        }
+        Command::Compact { dir, keep_snapshots, archive, wait } => {
+            write_cmds::compact(&dir, keep_snapshots, archive, wait)
+        }
+        Command::Snapshots { dir } => read_cmds::snapshots(&dir),
+        Command::Export { dir, from, until, format, out } => {
+            audit::export(&dir, from, until, matches!(format, ExportFormat::Csv), out.as_deref())
+                .map(drop)
+        }
+        Command::AuditVerify { file, head } => audit::verify_file(&file, head.as_deref()),
+        Command::Verify { dir, wait } => write_cmds::verify(&dir, wait),
+        Command::Info { dir } => read_cmds::info(&dir),
+        Command::Recover { dir, mode: RepairMode::TruncateAtCorruption } => {
+            write_cmds::recover(&dir)
+        }
+        Command::Demo { dir } => demo::run(&dir),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "annal", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+/// The exit code an error maps to.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(exit) = cause.downcast_ref::<Exit>() {
+            return exit.code;
+        }
+        if let Some(e) = cause.downcast_ref::<annal::Error>() {
+            if e.is_conflict() {
+                return EXIT_CONFLICT;
+            }
+            if e.is_integrity() {
+                return EXIT_INTEGRITY;
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<annal_wal::Error>() {
+            if matches!(e, annal_wal::Error::Locked { .. }) {
+                return EXIT_CONFLICT;
+            }
+            if e.is_integrity() {
+                return EXIT_INTEGRITY;
+            }
+        }
+        if let Some(annal_compactor::Error::Corrupt { .. }) =
+            cause.downcast_ref::<annal_compactor::Error>()
+        {
+            return EXIT_INTEGRITY;
+        }
+    }
+    1
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: the causes joined, innermost last.
+            let message: Vec<String> = err.chain().map(ToString::to_string).collect();
+            let mut line = message.join(": ");
+            line.retain(|c| c != '\n');
+            eprintln!("error: {line}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Commands that never take the writer lock: read, replay, snapshots, info.
+
+use std::path::Path;
+
+use annal::{Counts, Entities, JournalReader, Query, Until};
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::write_cmds::require_journal;
+use crate::{ProjectionName, out};
+
+fn reader(dir: &Path) -> anyhow::Result<JournalReader> {
+    require_journal(dir)?;
+    JournalReader::open(dir).with_context(|| format!("open {}", dir.display()))
+}
+
+pub fn read(
+    dir: &Path,
+    from: u64,
+    until: Option<u64>,
+    stream: Option<String>,
+    limit: Option<usize>,
+    follow: bool,
+) -> anyhow::Result<()> {
+    let reader = reader(dir)?;
+    let query = Query { from, until, stream, limit };
+    let events =
+        if follow { reader.follow::<Value>(query)? } else { reader.read::<Value>(query)? };
+    for event in events {
+        out::print(&out::event_json(&event?))?;
+    }
+    Ok(())
+}
+
+/// The timestamp of event `seq` (None for 0 or when it cannot be read).
+fn ts_of(reader: &JournalReader, seq: u64) -> Option<u64> {
+    if seq == 0 {
+        return None;
+    }
+    reader.read::<serde::de::IgnoredAny>(Query::range(seq..=seq)).ok()?.next()?.ok().map(|e| e.ts)
+}
+
+pub fn replay(
+    dir: &Path,
+    until: Option<u64>,
+    at: Option<&str>,
+    projection: ProjectionName,
+    stream: Option<&str>,
+) -> anyhow::Result<()> {
+    let reader = reader(dir)?;
+    let target = match (until, at) {
+        (Some(seq), _) => Until::Seq(seq),
+        (None, Some(text)) => Until::Time(out::parse_time(text)?),
+        (None, None) => Until::End,
+    };
+    let (name, seq, state) = match projection {
+        ProjectionName::Entities => {
+            let (state, seq) = reader.replay::<Entities>(target)?;
+            let entities: serde_json::Map<String, Value> = state
+                .into_iter()
+                .filter(|(s, _)| stream.is_none_or(|want| want == s))
+                .map(|(s, e)| {
+                    let entity = json!({"version": e.version, "type": e.event_type, "updated": out::rfc3339(e.updated), "data": e.data});
+                    (s, entity)
+                })
+                .collect();
+            ("entities", seq, Value::Object(entities))
+        }
+        ProjectionName::Counts => {
+            let (state, seq) = reader.replay::<Counts>(target)?;
+            let value = match stream {
+                Some(s) => {
+                    json!({"stream": s, "events": state.by_stream.get(s).copied().unwrap_or(0)})
+                }
+                None => serde_json::to_value(&state)?,
+            };
+            ("counts", seq, value)
+        }
+    };
+    out::print(&json!({
+        "seq": seq,
+        "ts": ts_of(&reader, seq).map(out::rfc3339),
+        "projection": name,
+        "state": state,
+    }))
+}
+
+pub fn snapshots(dir: &Path) -> anyhow::Result<()> {
+    let reader = reader(dir)?;
+    let manifest = reader.manifest()?;
+    let list: Vec<Value> = manifest
+        .as_ref()
+        .map(|m| {
+            m.snapshots
+                .iter()
+                .map(|s| {
+                    let path = annal_compactor::snapshot_path(dir, &s.projection, s.seq);
+                    let bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
+                    json!({
+                        "projection": s.projection,
+                        "schema_version": s.schema_version,
+                        "seq": s.seq,
+                        "file": path.display().to_string(),
+                        "bytes": bytes,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out::print(&json!({
+        "log_start": manifest.as_ref().map_or(1, |m| m.log_start.max(1)),
+        "generation": manifest.as_ref().map_or(0, |m| m.generation),
+        "snapshots": list,
+    }))
+}
+
+/// The pid in the LOCK file, and whether a live process holds it.
+fn lock_holder(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join(annal_wal::LOCK_FILE)).unwrap_or_default();
+    let Ok(pid) = text.trim().parse::<u32>() else { return Value::Null };
+    // The lock is an OS lock on the file: a pid whose process is gone holds nothing.
+    let alive = Path::new("/proc").join(pid.to_string()).exists();
+    let held = alive
+        && std::fs::File::open(dir.join(annal_wal::LOCK_FILE))
+            .is_ok_and(|f| f.try_lock_shared().is_err());
+    json!({"pid": pid, "held": held})
+}
+
+pub fn info(dir: &Path) -> anyhow::Result<()> {
+    let reader = reader(dir)?;
+    let log = out::annal_wal_info(&reader)?;
+    let first_ts = ts_of(&reader, log.first_seq.max(1)).filter(|_| log.last_seq >= log.first_seq);
+    let last_ts = ts_of(&reader, log.last_seq);
+    let manifest = reader.manifest()?;
+    let bytes: u64 = log.segments.iter().filter_map(|s| s["file_bytes"].as_u64()).sum();
+    out::print(&json!({
+        "dir": dir.display().to_string(),
+        "first_seq": log.first_seq,
+        "last_seq": log.last_seq,
+        "events": log.last_seq + 1 - log.first_seq.min(log.last_seq + 1),
+        "first_ts": first_ts.map(out::rfc3339),
+        "last_ts": last_ts.map(out::rfc3339),
+        "chain_head": log.chain_head.map(|c| annal_wal::to_hex(&c)),
+        "bytes": bytes,
+        "segments": log.segments,
+        "snapshots": manifest.as_ref().map_or(0, |m| m.snapshots.len()),
+        "log_start": manifest.as_ref().map_or(1, |m| m.log_start.max(1)),
+        "lock": lock_holder(dir),
+    }))
+}

@@ -1,0 +1,305 @@
+//! Commands that take the writer lock: init, append, compact, verify, recover.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::time::Duration;
+
+use annal::{Counts, Entities, Expect, Journal, JournalOptions, Meta, NewEvent, RecoveryMode};
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::out;
+
+/// The most lines one `append --jsonl` batch may hold.
+const JSONL_LINES_MAX: usize = 100_000;
+
+fn options(wait: Option<f64>) -> anyhow::Result<JournalOptions> {
+    let mut options = Journal::options().projection::<Entities>().projection::<Counts>();
+    if let Some(secs) = wait {
+        let wait = Duration::try_from_secs_f64(secs)
+            .map_err(|_| anyhow::anyhow!("--wait {secs}: not a duration in seconds"))?;
+        options = options.lock_timeout(wait);
+    }
+    Ok(options)
+}
+
+/// Fails unless `dir` holds a journal: commands other than `init` and `demo` never create one.
+pub fn require_journal(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        bail!(
+            "no journal at {}: the directory does not exist (create one with `annal init {}`)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    if !dir.is_dir() {
+        bail!("no journal at {}: not a directory", dir.display());
+    }
+    if !dir.join(annal_wal::WAL_DIR).is_dir() {
+        bail!(
+            "no journal at {}: it has no wal/ directory (create one with `annal init DIR`)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn open(dir: &Path, wait: Option<f64>) -> anyhow::Result<Journal> {
+    require_journal(dir)?;
+    options(wait)?.open(dir).with_context(|| format!("open {}", dir.display()))
+}
+
+pub fn init(dir: &Path) -> anyhow::Result<()> {
+    let existed = dir.join(annal_wal::WAL_DIR).is_dir();
+    let journal = Journal::open(dir).with_context(|| format!("create {}", dir.display()))?;
+    out::print(
+        &json!({"dir": dir.display().to_string(), "created": !existed, "last_seq": journal.last_seq()}),
+    )
+}
+
+/// Parses `--expect` / `"expect"`: any, none, exists, or a version number.
+fn parse_expect(value: &Value) -> Result<Expect, String> {
+    match value {
+        Value::Null => Ok(Expect::Any),
+        Value::String(s) => match s.as_str() {
+            "any" => Ok(Expect::Any),
+            "none" => Ok(Expect::NoStream),
+            "exists" => Ok(Expect::Exists),
+            other => other.parse().map(Expect::Exact).map_err(|_| {
+                format!("expect {other:?}: use any, none, exists, or a version number")
+            }),
+        },
+        Value::Number(n) => {
+            n.as_u64().map(Expect::Exact).ok_or_else(|| format!("expect {n}: not a version number"))
+        }
+        other => Err(format!("expect {other}: use any, none, exists, or a version number")),
+    }
+}
+
+fn meta_from(value: Option<&Value>) -> Result<Meta, String> {
+    match value {
+        None | Some(Value::Null) => Ok(Meta::default()),
+        Some(Value::Object(map)) => {
+            let mut meta = Meta::default();
+            for (key, v) in map {
+                let text = || {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("meta.{key} must be a string"))
+                };
+                match key.as_str() {
+                    "actor" => meta.actor = Some(text()?),
+                    "correlation_id" => meta.correlation_id = Some(text()?),
+                    "causation_id" => meta.causation_id = Some(text()?),
+                    _ => {
+                        meta.extra.insert(key.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(meta)
+        }
+        Some(other) => Err(format!("meta must be an object, not {other}")),
+    }
+}
+
+pub fn append_one(
+    dir: &Path,
+    stream: &str,
+    event_type: &str,
+    data: Option<&str>,
+    actor: Option<String>,
+    expect: &str,
+    wait: Option<f64>,
+) -> anyhow::Result<()> {
+    let expect =
+        parse_expect(&Value::String(expect.to_owned())).map_err(|e| anyhow::anyhow!("--{e}"))?;
+    let data: Value = match data {
+        Some(text) => {
+            serde_json::from_str(text).with_context(|| format!("--data is not JSON: {text:?}"))?
+        }
+        None => json!({}),
+    };
+    let meta = Meta { actor, ..Meta::default() };
+    let event = NewEvent::json(event_type, &data)?.meta(meta);
+    let journal = open(dir, wait)?;
+    let a = journal.append_events(stream, expect, vec![event])?;
+    out::print(&json!({"seq": a.last, "version": a.version}))
+}
+
+/// One parsed line of `append --jsonl`.
+struct Line {
+    stream: String,
+    expect: Expect,
+    event: NewEvent,
+}
+
+fn parse_line(text: &str) -> Result<Line, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(map) = value else { return Err("not a JSON object".into()) };
+    let field = |name: &str| -> Result<String, String> {
+        match map.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(_) => Err(format!("\"{name}\" must be a non-empty string")),
+            None => Err(format!("missing \"{name}\"")),
+        }
+    };
+    let stream = field("stream")?;
+    let event_type = field("type")?;
+    for key in map.keys() {
+        if !matches!(key.as_str(), "stream" | "type" | "data" | "meta" | "expect") {
+            return Err(format!(
+                "unknown field \"{key}\" (expected stream, type, data, meta, expect)"
+            ));
+        }
+    }
+    let data = map.get("data").cloned().unwrap_or_else(|| json!({}));
+    let meta = meta_from(map.get("meta"))?;
+    let expect = parse_expect(map.get("expect").unwrap_or(&Value::Null))?;
+    let event = NewEvent::json(event_type, &data).map_err(|e| e.to_string())?.meta(meta);
+    Ok(Line { stream, expect, event })
+}
+
+pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Result<()> {
+    let reader: Box<dyn BufRead> = if source == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(source).with_context(|| format!("open {source}"))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    let name = if source == "-" { "standard input".to_owned() } else { source.to_owned() };
+    // Every line is parsed and checked before anything is appended.
+    let mut lines = Vec::new();
+    for (i, text) in reader.lines().enumerate() {
+        let number = i + 1;
+        let text = text.with_context(|| format!("{name}: line {number}: cannot be read"))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        if lines.len() == JSONL_LINES_MAX {
+            bail!(
+                "{name}: line {number}: more than {JSONL_LINES_MAX} events in one batch; split the file"
+            );
+        }
+        let line = parse_line(&text)
+            .map_err(|e| anyhow::anyhow!("{name}: line {number}: {e}; nothing was appended"))?;
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        bail!("{name}: no events; nothing was appended");
+    }
+    let journal = open(dir, wait)?;
+    let bar = out::progress(lines.len() as u64, "append");
+    let batches: Vec<(&str, Expect, Vec<NewEvent>)> =
+        lines.iter().map(|l| (l.stream.as_str(), l.expect, vec![l.event.clone()])).collect();
+    let count = batches.len();
+    let appended = journal.append_multi(&batches)?;
+    bar.finish_and_clear();
+    let first = appended.first().map_or(0, |a| a.first);
+    let last = appended.last().map_or(0, |a| a.last);
+    out::print(&json!({"first": first, "last": last, "count": count}))
+}
+
+pub fn compact(dir: &Path, keep: usize, archive: bool, wait: Option<f64>) -> anyhow::Result<()> {
+    require_journal(dir)?;
+    let journal = options(wait)?
+        .keep_snapshots(keep)
+        .archive(archive)
+        .open(dir)
+        .with_context(|| format!("open {}", dir.display()))?;
+    let bar = out::progress(1, "compact");
+    let r = journal.compact()?;
+    bar.finish_and_clear();
+    out::print(&json!({
+        "seq": r.seq,
+        "log_start": r.log_start,
+        "snapshots_written": r.snapshots_written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "segments_removed": r.segments_removed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "bytes_reclaimed": r.bytes_reclaimed,
+        "files_removed": r.files_removed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "archived": archive,
+    }))
+}
+
+pub fn verify(dir: &Path, wait: Option<f64>) -> anyhow::Result<()> {
+    let (report, failure) = verify_report(dir, wait)?;
+    out::print(&report)?;
+    failure.map_or(Ok(()), Err)
+}
+
+/// Runs `verify`; returns the JSON report and, when problems were found, the error to exit with.
+pub fn verify_report(
+    dir: &Path,
+    wait: Option<f64>,
+) -> anyhow::Result<(Value, Option<anyhow::Error>)> {
+    let journal = open(dir, wait)?;
+    let bar = out::progress(1, "verify");
+    let report = journal.verify()?;
+    bar.finish_and_clear();
+    let problems: Vec<Value> = report
+        .problems
+        .iter()
+        .map(|p| json!({"file": p.file.display().to_string(), "offset": p.offset, "seq": p.seq, "reason": p.reason}))
+        .collect();
+    let summary = json!({
+        "ok": report.is_ok(),
+        "segments": report.log.segments,
+        "records": report.log.records,
+        "chain_head": annal_wal::to_hex(&report.log.chain_head),
+        "snapshots_checked": report.snapshots_checked,
+        "snapshots_replayed": report.snapshots_replayed,
+        "problems": problems,
+    });
+    let failure = report.problems.first().map(|first| {
+        crate::integrity(format!(
+            "verify found {} problem(s); the first: {first}",
+            report.problems.len()
+        ))
+    });
+    Ok((summary, failure))
+}
+
+pub fn recover(dir: &Path) -> anyhow::Result<()> {
+    require_journal(dir)?;
+    let journal = options(None)?
+        .recovery(RecoveryMode::TruncateAtCorruption)
+        .open(dir)
+        .with_context(|| format!("repair {}", dir.display()))?;
+    let r = journal.recovery_report();
+    for path in &r.quarantined {
+        eprintln!("moved to quarantine: {}", path.display());
+    }
+    out::print(&json!({
+        "last_seq": r.last_seq,
+        "cut": r.cut.as_ref().map(|c| json!({"file": c.file.display().to_string(), "offset": c.offset, "seq": c.seq, "reason": c.reason})),
+        "torn_tail": r.torn_tail.as_ref().map(|t| json!({"file": t.file.display().to_string(), "offset": t.offset, "bytes": t.bytes, "reason": t.reason})),
+        "quarantined": r.quarantined.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_checked_field_by_field() {
+        assert!(parse_line(r#"{"stream":"s","type":"t"}"#).is_ok());
+        assert!(
+            parse_line(
+                r#"{"stream":"s","type":"t","data":{"a":1},"meta":{"actor":"ada"},"expect":3}"#
+            )
+            .is_ok()
+        );
+        for (bad, why) in [
+            ("nope", "not JSON"),
+            ("[1]", "not a JSON object"),
+            (r#"{"type":"t"}"#, "missing \"stream\""),
+            (r#"{"stream":"s"}"#, "missing \"type\""),
+            (r#"{"stream":"s","type":"t","expect":"maybe"}"#, "expect"),
+            (r#"{"stream":"s","type":"t","meta":{"actor":5}}"#, "meta.actor"),
+            (r#"{"stream":"s","type":"t","extra":1}"#, "unknown field"),
+        ] {
+            let err = parse_line(bad).err().unwrap_or_default();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+}
