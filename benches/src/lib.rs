@@ -17,6 +17,8 @@ use annal_wal::format::{FRAME_HEADER_BYTES, RECORD_HEADER_BYTES};
 use annal_wal::{Durability, Log, Options};
 use tempfile::TempDir;
 
+pub mod journal;
+
 /// Payload size of every record.
 pub const PAYLOAD_BYTES: usize = 100;
 
