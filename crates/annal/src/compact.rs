@@ -146,8 +146,8 @@ pub(crate) fn load_snapshots(
                     .unwrap_or_default();
                 return Err(Error::Invalid(format!(
                     "projection {name} (schema version {schema}) has no usable snapshot (found: {}) and the log starts at \
-                     sequence {}, so its state cannot be rebuilt; open with the projection's previous schema version, or \
-                     restore the archived segments into wal/ to rebuild it from the log",
+                     sequence {}, so its state cannot be rebuilt; open with the projection's previous schema version \
+                     (older states stay readable through archive/ with `annal replay` if the store archives)",
                     if found.is_empty() { "none".into() } else { found.join(", ") },
                     log.first_seq()
                 )));
@@ -288,6 +288,16 @@ impl Journal {
         let old = inner.manifest.lock().clone().unwrap_or_default();
         let mut snapshots: Vec<SnapshotRef> = old.snapshots.clone();
         for (name, schema_version, state) in states {
+            // The file name has no schema version: rewriting a snapshot the MANIFEST in force
+            // names with another schema would break that MANIFEST if a crash came before the
+            // commit. Keep the old one; the log still reaches back to it.
+            if old
+                .snapshots
+                .iter()
+                .any(|s| s.projection == name && s.seq == seq && s.schema_version != schema_version)
+            {
+                continue;
+            }
             let snap = Snapshot { projection: name.to_owned(), schema_version, seq, chain, state };
             let (path, crc) = snap.write(storage, &inner.dir)?;
             snapshots.retain(|s| !(s.projection == name && s.seq == seq));

@@ -145,6 +145,16 @@ impl JournalReader {
             if fits {
                 let path = snapshot_path(&self.dir, P::NAME, r.seq);
                 let snap = Snapshot::read(self.storage.as_ref(), &path, Some(r.crc))?;
+                if snap.projection != r.projection
+                    || snap.seq != r.seq
+                    || snap.schema_version != r.schema_version
+                {
+                    return Err(Error::Compactor(annal_compactor::Error::Corrupt {
+                        file: path,
+                        offset: 0,
+                        reason: "not the snapshot the MANIFEST names".into(),
+                    }));
+                }
                 let state: P::State =
                     rmp_serde::from_slice(&snap.state).map_err(|e| Error::ProjectionFailed {
                         projection: P::NAME,

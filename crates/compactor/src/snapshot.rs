@@ -154,11 +154,14 @@ impl Snapshot {
         let name_len =
             usize::from(u16::from_le_bytes(bytes[SN_NAME_LEN..SN_NAME].try_into().expect("2")));
         let state_len = u64_at(SN_STATE_LEN);
-        let expected = (SN_NAME + name_len + SN_CRC_BYTES) as u64 + state_len;
-        if expected != bytes.len() as u64 {
+        let expected = ((SN_NAME + name_len + SN_CRC_BYTES) as u64).checked_add(state_len);
+        if expected != Some(bytes.len() as u64) {
             return Err(corrupt(
                 SN_STATE_LEN,
-                format!("lengths add up to {expected} bytes, the file has {}", bytes.len()),
+                format!(
+                    "name and state lengths ({name_len}, {state_len}) do not add up to the file's {} bytes",
+                    bytes.len()
+                ),
             ));
         }
         let name_end = SN_NAME + name_len;
@@ -174,8 +177,8 @@ impl Snapshot {
         })
     }
 
-    /// Writes the snapshot into store `dir` atomically; returns its path and the CRC32 of the
-    /// file, which the MANIFEST records.
+    /// Writes the snapshot into store `dir` atomically; returns its path and its checksum (the
+    /// CRC32 stored at its end), which the MANIFEST records to tell this file from any other.
     ///
     /// # Errors
     /// Encoding or I/O errors.
@@ -185,28 +188,37 @@ impl Snapshot {
         ensure_dir(storage, &dir.join(SNAPSHOTS_DIR))?;
         ensure_dir(storage, path.parent().expect("snapshot paths have a directory"))?;
         write_atomic(storage, &path, &bytes)?;
-        Ok((path, crc32fast::hash(&bytes)))
+        Ok((path, stored_crc(&bytes)))
     }
 
-    /// Reads and checks a snapshot file; `expected_crc` (from the MANIFEST) must match the whole
-    /// file's CRC32 when given.
+    /// Reads and checks a snapshot file; `expected_crc` (from the MANIFEST) must equal its
+    /// checksum when given.
     ///
     /// # Errors
     /// I/O errors; `Corrupt`.
     pub fn read(storage: &dyn Storage, path: &Path, expected_crc: Option<u32>) -> Result<Self> {
         let bytes = read_limited(storage, path, SNAPSHOT_BYTES_MAX)?;
+        let snapshot = Self::decode(path, &bytes)?;
         if let Some(crc) = expected_crc {
-            let actual = crc32fast::hash(&bytes);
+            let actual = stored_crc(&bytes);
             if actual != crc {
                 return Err(Error::corrupt(
                     path,
-                    0,
-                    format!("file CRC32 {actual:08x} differs from the MANIFEST's {crc:08x}"),
+                    (bytes.len() - SN_CRC_BYTES) as u64,
+                    format!(
+                        "checksum {actual:08x} differs from the MANIFEST's {crc:08x}: not the snapshot it names"
+                    ),
                 ));
             }
         }
-        Self::decode(path, &bytes)
+        Ok(snapshot)
     }
+}
+
+/// The CRC32 stored in the last bytes of an encoded snapshot (checked by `decode`).
+fn stored_crc(bytes: &[u8]) -> u32 {
+    let at = bytes.len() - SN_CRC_BYTES;
+    u32::from_le_bytes(bytes[at..].try_into().expect("4 bytes"))
 }
 
 #[cfg(test)]
@@ -237,6 +249,25 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(Snapshot::decode(path, &bytes[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn checksums_tell_snapshots_apart() {
+        let a = sample().encode().expect("a");
+        let mut other = sample();
+        other.seq = 43;
+        let b = other.encode().expect("b");
+        assert_ne!(stored_crc(&a), stored_crc(&b));
+    }
+
+    #[test]
+    fn huge_state_length_is_corruption_not_overflow() {
+        let mut bytes = sample().encode().expect("encode");
+        bytes[SN_STATE_LEN..SN_NAME_LEN].copy_from_slice(&u64::MAX.to_le_bytes());
+        let at = bytes.len() - SN_CRC_BYTES;
+        let crc = crc32fast::hash(&bytes[..at]);
+        bytes[at..].copy_from_slice(&crc.to_le_bytes());
+        assert!(Snapshot::decode(Path::new("x"), &bytes).is_err());
     }
 
     #[test]

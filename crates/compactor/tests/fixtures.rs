@@ -41,7 +41,7 @@ const SCHEMA: u32 = 1;
 const CHAIN: [u8; 32] = [7; 32];
 /// Generation of the MANIFEST (its first compaction).
 const GENERATION: u64 = 1;
-/// Log start of the MANIFEST: one past the stream-index snapshot.
+/// Log start of the MANIFEST: one past the oldest snapshot it names.
 const LOG_START: u64 = SEQ + 1;
 
 /// `rmp_serde::to_vec_named` of `CountsState { total: 3, by_type: {"added": 2, "done": 1},
@@ -58,9 +58,9 @@ const COUNTS_STATE: &[u8] = &[
 /// `rmp_serde::to_vec_named` of the stream index `{"task-7": 3}`.
 const INDEX_STATE: &[u8] = &[0x81, 0xa6, b't', b'a', b's', b'k', b'-', b'7', 0x03];
 
-/// CRC32 of a whole well-formed snapshot file. Every file that ends with the CRC32 of the bytes
-/// before it has this CRC32 (the CRC-32 residue), whatever its content.
-const FILE_CRC: u32 = 0x2144_df1c;
+/// The checksums of the two snapshot files (the CRC32 at each one's end), as the MANIFEST
+/// records them.
+const COUNTS_CRC: u32 = 0x43ab_c78d;
 
 /// Paths of the committed snapshot files, relative to the fixture store.
 const COUNTS_FILE: &str = "snapshots/counts/00000000000000000042.snap";
@@ -87,16 +87,15 @@ fn snapshot(projection: &str, state: &[u8]) -> Snapshot {
 }
 
 fn manifest() -> Manifest {
-    let entry = |projection: &str| SnapshotRef {
-        projection: projection.to_owned(),
-        schema_version: SCHEMA,
-        seq: SEQ,
-        crc: FILE_CRC,
+    let entry = |projection: &str, state: &[u8]| {
+        let bytes = snapshot(projection, state).encode().expect("encode");
+        let crc = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().expect("4 bytes"));
+        SnapshotRef { projection: projection.to_owned(), schema_version: SCHEMA, seq: SEQ, crc }
     };
     Manifest {
         generation: GENERATION,
         log_start: LOG_START,
-        snapshots: vec![entry("counts"), entry("stream-index")],
+        snapshots: vec![entry("counts", COUNTS_STATE), entry("stream-index", INDEX_STATE)],
     }
 }
 
@@ -148,8 +147,9 @@ fn committed_manifest_decodes_to_the_expected_fields() {
     for s in &m.snapshots {
         assert_eq!(s.schema_version, 1, "{}", s.projection);
         assert_eq!(s.seq, 42, "{}", s.projection);
-        assert_eq!(s.crc, 0x2144_df1c, "{}", s.projection);
     }
+    assert_eq!(m.snapshots[0].crc, COUNTS_CRC, "the counts snapshot's own checksum");
+    assert_ne!(m.snapshots[0].crc, m.snapshots[1].crc, "checksums tell snapshots apart");
     assert_eq!(m.snapshots_of("counts").map(|s| s.seq).collect::<Vec<_>>(), [42]);
     assert_eq!(m.snapshots_of("entities").count(), 0);
 }
@@ -170,7 +170,8 @@ fn committed_snapshots_decode_to_the_expected_fields() {
         assert_eq!(parse_snapshot_name(name), Some(42));
         let bytes = fs::read(&path).expect("read snapshot");
         assert_eq!(bytes.len(), len, "{file}");
-        assert_eq!(crc32fast::hash(&bytes), entry.crc, "{file}: the MANIFEST's CRC");
+        let stored = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().expect("4 bytes"));
+        assert_eq!(stored, entry.crc, "{file}: the MANIFEST records the file's checksum");
 
         let snap = Snapshot::read(&storage, &path, Some(entry.crc)).expect("read snapshot");
         assert_eq!(snap.projection, projection, "{file}");
@@ -271,7 +272,8 @@ fn a_flipped_bit_in_a_committed_snapshot_is_reported_as_corrupt_naming_the_file(
             assert_corrupt(Snapshot::decode(&path, &bad), &path, bad.len(), &ctx);
             sim.write_file_durably(&path, &bad).expect("write");
             assert_corrupt(Snapshot::read(&sim, &path, None), &path, bad.len(), &ctx);
-            assert_corrupt(Snapshot::read(&sim, &path, Some(FILE_CRC)), &path, bad.len(), &ctx);
+            let crc = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().expect("4 bytes"));
+            assert_corrupt(Snapshot::read(&sim, &path, Some(crc)), &path, bad.len(), &ctx);
         }
     }
 }
