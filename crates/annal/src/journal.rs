@@ -308,54 +308,60 @@ impl Journal {
             }
         }
         let inner = &*self.inner;
-        let mut write = inner.write.lock();
-        if let Some(cause) = &write.poisoned {
-            return Err(Error::Wal(annal_wal::Error::Poisoned { cause: cause.clone() }));
-        }
-        // Check every expectation, and give each event its version, before anything is written.
-        let mut overlay: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut payloads = Vec::with_capacity(batches.iter().map(|b| b.2.len()).sum());
         let mut results = Vec::with_capacity(batches.len());
-        for (stream, expect, events) in batches {
-            let actual = overlay
-                .get(stream)
-                .copied()
-                .unwrap_or_else(|| write.versions.get(*stream).copied().unwrap_or(0));
-            if !expect.allows(actual) {
-                return Err(Error::Conflict {
-                    stream: (*stream).to_owned(),
-                    expected: *expect,
-                    actual,
-                });
+        // Expectations are checked, versions given and the envelopes queued for the live
+        // projections inside the log's own critical section, where the batch also takes its
+        // sequence numbers: one serialized step per append, and no other append in between.
+        let enqueued = inner.log.enqueue_with(|first, ts| -> Result<Vec<Vec<u8>>> {
+            let mut write = inner.write.lock();
+            if let Some(cause) = &write.poisoned {
+                return Err(Error::Wal(annal_wal::Error::Poisoned { cause: cause.clone() }));
             }
-            for (i, event) in events.iter().enumerate() {
-                let mut payload = Vec::with_capacity(64 + stream.len() + event.data.len());
-                encode_event(
-                    &mut payload,
-                    stream,
-                    actual + 1 + i as u64,
-                    &event.event_type,
-                    &event.meta,
-                    &event.data,
-                )?;
-                payloads.push(payload);
+            let mut overlay: BTreeMap<&str, u64> = BTreeMap::new();
+            let mut payloads = Vec::with_capacity(batches.iter().map(|b| b.2.len()).sum());
+            for (stream, expect, events) in batches {
+                let actual = overlay
+                    .get(stream)
+                    .copied()
+                    .unwrap_or_else(|| write.versions.get(*stream).copied().unwrap_or(0));
+                if !expect.allows(actual) {
+                    return Err(Error::Conflict {
+                        stream: (*stream).to_owned(),
+                        expected: *expect,
+                        actual,
+                    });
+                }
+                for (i, event) in events.iter().enumerate() {
+                    let mut payload = Vec::with_capacity(64 + stream.len() + event.data.len());
+                    encode_event(
+                        &mut payload,
+                        stream,
+                        actual + 1 + i as u64,
+                        &event.event_type,
+                        &event.meta,
+                        &event.data,
+                    )?;
+                    payloads.push(payload);
+                }
+                let version = actual + events.len() as u64;
+                overlay.insert(stream, version);
+                results.push(((*stream).to_owned(), events.len() as u64, version));
             }
-            let version = actual + events.len() as u64;
-            overlay.insert(stream, version);
-            results.push(((*stream).to_owned(), events.len() as u64, version));
-        }
-        let ticket = inner.log.enqueue_batch(&payloads)?;
-        let appended = ticket.appended();
-        for (stream, version) in &overlay {
-            match write.versions.get_mut(*stream) {
-                Some(v) => *v = *version,
-                None => {
-                    write.versions.insert((*stream).to_owned(), *version);
+            // Past this check the log cannot refuse the batch: commit the side effects.
+            annal_wal::check_batch(&payloads)?;
+            for (stream, version) in &overlay {
+                match write.versions.get_mut(*stream) {
+                    Some(v) => *v = *version,
+                    None => {
+                        write.versions.insert((*stream).to_owned(), *version);
+                    }
                 }
             }
-        }
-        inner.queue.lock().push_back(Queued { first: appended.first, ts: appended.ts, payloads });
-        drop(write);
+            inner.queue.lock().push_back(Queued { first, ts, payloads: payloads.clone() });
+            Ok(payloads)
+        });
+        let ticket = enqueued??;
+        let appended = ticket.appended();
         if let Err(e) = ticket.wait() {
             inner.write.lock().poisoned = Some(e.to_string());
             return Err(e.into());

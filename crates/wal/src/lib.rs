@@ -74,4 +74,4 @@ pub use log::{
 pub use reader::{Follow, Reader};
 pub use recovery::{Cut, RecoveryReport, TornTail};
 pub use verify::{Problem, VerifyReport};
-pub use writer::Ticket;
+pub use writer::{Ticket, check_batch};

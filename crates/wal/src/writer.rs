@@ -61,21 +61,54 @@ impl Log {
     /// # Errors
     /// As [`Log::append_batch`], except failures of the I/O itself, which `wait` reports.
     pub fn enqueue_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Ticket<'_>> {
-        if payloads.is_empty() {
-            return Err(Error::EmptyBatch);
-        }
-        let body: u64 =
-            payloads.iter().map(|p| (RECORD_HEADER_BYTES + p.as_ref().len()) as u64).sum();
-        let frame_len = FRAME_HEADER_BYTES as u64 + body;
-        if frame_len > u64::from(FRAME_BYTES_MAX) {
-            return Err(Error::TooLarge { bytes: frame_len, max: u64::from(FRAME_BYTES_MAX) });
-        }
+        let frame_len = check_batch(payloads)?;
         let shared = &*self.shared;
-        let mut st = shared.state.lock();
+        let st = shared.state.lock();
+        let ts = shared.storage.now_nanos().max(st.last_ts);
+        self.enqueue_locked(st, payloads, frame_len, ts)
+    }
+
+    /// Like [`Log::enqueue_batch`], but `build` makes the payloads while the log's state lock
+    /// is held, given the first sequence number the batch will get; nothing else can take
+    /// sequence numbers meanwhile (`build` also gets the timestamp the records will have). A caller that must check something and take sequence numbers
+    /// as one step (the journal's expected versions) does both in `build`, in one serialized
+    /// section instead of two. `build` must return a batch that passes [`check_batch`] (the log
+    /// checks again, and an error then leaves the caller's side effects behind), and must not
+    /// call back into this log.
+    ///
+    /// # Errors
+    /// The outer error is the log's (`Poisoned`, or the batch check); the inner one is
+    /// `build`'s, in which case nothing was queued.
+    pub fn enqueue_with<E>(
+        &self,
+        build: impl FnOnce(u64, u64) -> std::result::Result<Vec<Vec<u8>>, E>,
+    ) -> Result<std::result::Result<Ticket<'_>, E>> {
+        let shared = &*self.shared;
+        let st = shared.state.lock();
         if let Some(cause) = &st.poisoned {
             return Err(Error::Poisoned { cause: cause.clone() });
         }
-        let appended = encode_append(shared, &mut st, payloads, frame_len);
+        let ts = shared.storage.now_nanos().max(st.last_ts);
+        let payloads = match build(st.next_seq, ts) {
+            Ok(payloads) => payloads,
+            Err(e) => return Ok(Err(e)),
+        };
+        let frame_len = check_batch(&payloads)?;
+        self.enqueue_locked(st, &payloads, frame_len, ts).map(Ok)
+    }
+
+    fn enqueue_locked<P: AsRef<[u8]>>(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        payloads: &[P],
+        frame_len: u64,
+        ts: u64,
+    ) -> Result<Ticket<'_>> {
+        let shared = &*self.shared;
+        if let Some(cause) = &st.poisoned {
+            return Err(Error::Poisoned { cause: cause.clone() });
+        }
+        let appended = encode_append(shared, &mut st, payloads, frame_len, ts);
         if shared.options.durability != Durability::Sync {
             // Acknowledged once buffered; when this append fills the buffer, only once the
             // buffer is written, so that a failed write acknowledges nothing.
@@ -127,6 +160,22 @@ impl Ticket<'_> {
         shared.stats.appends.fetch_add(1, Ordering::Relaxed);
         Ok(self.appended)
     }
+}
+
+/// Checks that `payloads` can form one frame; returns the frame's length.
+///
+/// # Errors
+/// `EmptyBatch`; `TooLarge` past [`FRAME_BYTES_MAX`].
+pub fn check_batch<P: AsRef<[u8]>>(payloads: &[P]) -> Result<u64> {
+    if payloads.is_empty() {
+        return Err(Error::EmptyBatch);
+    }
+    let body: u64 = payloads.iter().map(|p| (RECORD_HEADER_BYTES + p.as_ref().len()) as u64).sum();
+    let frame_len = FRAME_HEADER_BYTES as u64 + body;
+    if frame_len > u64::from(FRAME_BYTES_MAX) {
+        return Err(Error::TooLarge { bytes: frame_len, max: u64::from(FRAME_BYTES_MAX) });
+    }
+    Ok(frame_len)
 }
 
 /// Makes everything encoded so far durable.
@@ -208,8 +257,9 @@ fn encode_append<P: AsRef<[u8]>>(
     st: &mut State,
     payloads: &[P],
     frame_len: u64,
+    ts: u64,
 ) -> Appended {
-    let ts = shared.storage.now_nanos().max(st.last_ts);
+    debug_assert!(ts >= st.last_ts, "timestamps never decrease");
     if st.active.record_count > 0 && st.active.len + frame_len > shared.options.segment_bytes_target
     {
         plan_roll(shared, st);
