@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use annal_compactor::Manifest;
-use annal_projection::envelope::{check_stream, encode_event};
+use annal_projection::envelope::{check_stream, encode_event, set_version};
 use annal_projection::replay::Until;
 use annal_projection::{Projection, RawEvent, StreamIndex};
 use annal_wal::storage::{OsStorage, Storage};
@@ -308,17 +308,28 @@ impl Journal {
             }
         }
         let inner = &*self.inner;
+        // Envelopes are encoded before any lock is taken; only their versions, known once the
+        // expectations are checked, are filled in inside the critical section.
+        let mut payloads = Vec::with_capacity(batches.iter().map(|b| b.2.len()).sum());
+        for (stream, _, events) in batches {
+            for event in *events {
+                let mut payload = Vec::with_capacity(64 + stream.len() + event.data.len());
+                encode_event(&mut payload, stream, 0, &event.event_type, &event.meta, &event.data)?;
+                payloads.push(payload);
+            }
+        }
+        annal_wal::check_batch(&payloads)?;
         let mut results = Vec::with_capacity(batches.len());
         // Expectations are checked, versions given and the envelopes queued for the live
         // projections inside the log's own critical section, where the batch also takes its
         // sequence numbers: one serialized step per append, and no other append in between.
-        let enqueued = inner.log.enqueue_with(|first, ts| -> Result<Vec<Vec<u8>>> {
+        let enqueued = inner.log.enqueue_with(|first, ts| -> Result<Arc<[Vec<u8>]>> {
             let mut write = inner.write.lock();
             if let Some(cause) = &write.poisoned {
                 return Err(Error::Wal(annal_wal::Error::Poisoned { cause: cause.clone() }));
             }
             let mut overlay: BTreeMap<&str, u64> = BTreeMap::new();
-            let mut payloads = Vec::with_capacity(batches.iter().map(|b| b.2.len()).sum());
+            let mut next_payload = 0;
             for (stream, expect, events) in batches {
                 let actual = overlay
                     .get(stream)
@@ -331,24 +342,14 @@ impl Journal {
                         actual,
                     });
                 }
-                for (i, event) in events.iter().enumerate() {
-                    let mut payload = Vec::with_capacity(64 + stream.len() + event.data.len());
-                    encode_event(
-                        &mut payload,
-                        stream,
-                        actual + 1 + i as u64,
-                        &event.event_type,
-                        &event.meta,
-                        &event.data,
-                    )?;
-                    payloads.push(payload);
+                for i in 0..events.len() {
+                    set_version(&mut payloads[next_payload], actual + 1 + i as u64);
+                    next_payload += 1;
                 }
                 let version = actual + events.len() as u64;
                 overlay.insert(stream, version);
                 results.push(((*stream).to_owned(), events.len() as u64, version));
             }
-            // Past this check the log cannot refuse the batch: commit the side effects.
-            annal_wal::check_batch(&payloads)?;
             for (stream, version) in &overlay {
                 match write.versions.get_mut(*stream) {
                     Some(v) => *v = *version,
@@ -357,7 +358,8 @@ impl Journal {
                     }
                 }
             }
-            inner.queue.lock().push_back(Queued { first, ts, payloads: payloads.clone() });
+            let payloads: Arc<[Vec<u8>]> = std::mem::take(&mut payloads).into();
+            inner.queue.lock().push_back(Queued { first, ts, payloads: Arc::clone(&payloads) });
             Ok(payloads)
         });
         let ticket = enqueued??;

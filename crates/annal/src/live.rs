@@ -103,7 +103,7 @@ pub(crate) fn registration<P: Projection + Send + Sync>() -> Registration {
 pub(crate) struct Queued {
     pub first: u64,
     pub ts: u64,
-    pub payloads: Vec<Vec<u8>>,
+    pub payloads: std::sync::Arc<[Vec<u8>]>,
 }
 
 impl Queued {

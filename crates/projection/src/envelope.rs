@@ -318,6 +318,16 @@ pub fn check_stream(stream: &str) -> Result<()> {
     check_len("stream name", stream, STREAM_NAME_BYTES_MAX).map(drop)
 }
 
+/// Sets the stream version of an encoded event payload in place (it sits at a fixed offset),
+/// so that a writer can encode envelopes before it knows their versions.
+///
+/// # Panics
+/// If `payload` was not made by [`encode_event`].
+pub fn set_version(payload: &mut [u8], version: u64) {
+    assert_eq!(payload.first(), Some(&ENVELOPE_FORMAT), "an encoded event payload");
+    payload[1..9].copy_from_slice(&version.to_le_bytes());
+}
+
 /// Encodes an event payload: the envelope fields and the already encoded `data`.
 ///
 /// # Errors
@@ -423,6 +433,14 @@ mod tests {
         let err = raw.decode::<Opened>().expect_err("wrong type");
         let text = err.to_string();
         assert!(text.contains("17") && text.contains("moved"), "{text}");
+    }
+
+    #[test]
+    fn version_can_be_set_after_encoding() {
+        let mut out = Vec::new();
+        encode_event(&mut out, "s", 0, "t", &Meta::default(), &[0x80]).expect("encode");
+        set_version(&mut out, 77);
+        assert_eq!(RawEvent::parse(1, 0, &out).expect("parse").version, 77);
     }
 
     #[test]

@@ -79,10 +79,14 @@ impl Log {
     /// # Errors
     /// The outer error is the log's (`Poisoned`, or the batch check); the inner one is
     /// `build`'s, in which case nothing was queued.
-    pub fn enqueue_with<E>(
+    pub fn enqueue_with<E, B, P>(
         &self,
-        build: impl FnOnce(u64, u64) -> std::result::Result<Vec<Vec<u8>>, E>,
-    ) -> Result<std::result::Result<Ticket<'_>, E>> {
+        build: impl FnOnce(u64, u64) -> std::result::Result<B, E>,
+    ) -> Result<std::result::Result<Ticket<'_>, E>>
+    where
+        B: std::ops::Deref<Target = [P]>,
+        P: AsRef<[u8]>,
+    {
         let shared = &*self.shared;
         let st = shared.state.lock();
         if let Some(cause) = &st.poisoned {
