@@ -73,7 +73,7 @@ fn newest_usable<'a>(
         .max_by_key(|s| s.seq)
 }
 
-fn read_snapshot(
+pub(crate) fn read_snapshot(
     storage: &dyn Storage,
     dir: &std::path::Path,
     r: &SnapshotRef,

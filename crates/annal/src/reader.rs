@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use annal_compactor::{Manifest, Snapshot, snapshot_path};
+use annal_compactor::Manifest;
 use annal_projection::replay::fold_records;
 use annal_projection::{Projection, Until};
 use annal_wal::storage::{OsStorage, Storage};
@@ -143,18 +143,7 @@ impl JournalReader {
                 }
             };
             if fits {
-                let path = snapshot_path(&self.dir, P::NAME, r.seq);
-                let snap = Snapshot::read(self.storage.as_ref(), &path, Some(r.crc))?;
-                if snap.projection != r.projection
-                    || snap.seq != r.seq
-                    || snap.schema_version != r.schema_version
-                {
-                    return Err(Error::Compactor(annal_compactor::Error::Corrupt {
-                        file: path,
-                        offset: 0,
-                        reason: "not the snapshot the MANIFEST names".into(),
-                    }));
-                }
+                let snap = crate::compact::read_snapshot(self.storage.as_ref(), &self.dir, &r)?;
                 let state: P::State =
                     rmp_serde::from_slice(&snap.state).map_err(|e| Error::ProjectionFailed {
                         projection: P::NAME,
