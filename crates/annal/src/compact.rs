@@ -34,6 +34,10 @@ pub struct CompactReport {
     pub bytes_reclaimed: u64,
     /// Snapshot and temporary files removed by retention and cleanup.
     pub files_removed: Vec<PathBuf>,
+    /// Registered projections not snapshotted because they failed (their older snapshots stay).
+    pub skipped: Vec<&'static str>,
+    /// A cleanup that failed after the commit (the next open finishes it).
+    pub cleanup_error: Option<String>,
 }
 
 /// What [`Journal::verify`] checked and found.
@@ -69,7 +73,9 @@ fn newest_usable<'a>(
     let first = log.first_seq();
     manifest?
         .snapshots_of(name)
-        .filter(|s| s.schema_version == schema && s.seq <= target && s.seq + 1 >= first)
+        .filter(|s| {
+            s.schema_version == schema && s.seq <= target && s.seq >= first.saturating_sub(1)
+        })
         .max_by_key(|s| s.seq)
 }
 
@@ -79,7 +85,16 @@ pub(crate) fn read_snapshot(
     r: &SnapshotRef,
 ) -> Result<Snapshot> {
     let path = snapshot_path(dir, &r.projection, r.seq);
-    let snap = Snapshot::read(storage, &path, Some(r.crc))?;
+    let snap = Snapshot::read(storage, &path, Some(r.crc)).map_err(|e| match e {
+        annal_compactor::Error::Corrupt { file, offset, reason } => {
+            annal_compactor::Error::Corrupt {
+                file,
+                offset,
+                reason: format!("snapshot of {} at sequence {}: {reason}", r.projection, r.seq),
+            }
+        }
+        other => other,
+    })?;
     if snap.projection != r.projection
         || snap.seq != r.seq
         || snap.schema_version != r.schema_version
@@ -112,6 +127,18 @@ pub(crate) fn load_snapshots(
     live: &mut LiveSet,
 ) -> Result<()> {
     let last = log.last_seq();
+    if let Some(beyond) =
+        manifest.and_then(|m| m.snapshots.iter().map(|s| s.seq).max()).filter(|&s| s > last)
+    {
+        return Err(Error::Compactor(annal_compactor::Error::Corrupt {
+            file: dir.join(annal_compactor::MANIFEST_FILE),
+            offset: 0,
+            reason: format!(
+                "names a snapshot at sequence {beyond} but the log ends at {last}: events {}..={beyond} are missing",
+                last + 1
+            ),
+        }));
+    }
     for slot in &mut live.slots {
         let name = slot.live.name();
         let schema = slot.live.schema_version();
@@ -144,13 +171,19 @@ pub(crate) fn load_snapshots(
                             .collect()
                     })
                     .unwrap_or_default();
-                return Err(Error::Invalid(format!(
+                let reason = format!(
                     "projection {name} (schema version {schema}) has no usable snapshot (found: {}) and the log starts at \
                      sequence {}, so its state cannot be rebuilt; open with the projection's previous schema version \
                      (older states stay readable through archive/ with `annal replay` if the store archives)",
                     if found.is_empty() { "none".into() } else { found.join(", ") },
                     log.first_seq()
-                )));
+                );
+                if name == StreamIndex::NAME {
+                    return Err(Error::Invalid(reason));
+                }
+                // Only this projection is unusable: `state` reports it, the journal works.
+                slot.failed = Some((log.first_seq(), reason));
+                slot.at = u64::MAX;
             }
             None => {}
         }
@@ -165,83 +198,82 @@ fn earliest_reachable<P: Projection>(log: &Log, manifest: Option<&Manifest>) -> 
     }
     manifest?
         .snapshots_of(P::NAME)
-        .filter(|s| s.schema_version == P::SCHEMA_VERSION && s.seq + 1 >= log.first_seq())
+        .filter(|s| {
+            s.schema_version == P::SCHEMA_VERSION && s.seq >= log.first_seq().saturating_sub(1)
+        })
         .map(|s| s.seq)
         .min()
 }
 
 pub(crate) fn replay<P: Projection>(inner: &Inner, until: Until) -> Result<(P::State, u64)> {
+    // No compaction removes segments while this replay reads them.
+    let _no_compaction = inner.compacting.lock();
     let log = &inner.log;
     let manifest = inner.manifest.lock().clone();
-    let unreachable = |asked: String| {
+    let first = log.first_seq();
+    let asked = match until {
+        Until::Seq(seq) => format!("sequence {seq}"),
+        Until::Time(ts) => format!("time {ts} ns"),
+        Until::End => "the end".to_owned(),
+    };
+    // A target the log still holds (or the state just before its first event).
+    let in_log = match until {
+        Until::Seq(seq) if seq >= first.saturating_sub(1) => Some(resolve(log, until)?),
+        Until::Seq(_) => None,
+        Until::Time(ts) => log.seq_at_time(ts)?.or((first <= 1).then_some(0)),
+        Until::End => Some(log.last_seq()),
+    };
+    if let Some(target) = in_log {
+        if let Some(r) = newest_usable(manifest.as_ref(), log, P::NAME, P::SCHEMA_VERSION, target) {
+            let snap = read_snapshot(inner.storage.as_ref(), &inner.dir, r)?;
+            let state: P::State =
+                rmp_serde::from_slice(&snap.state).map_err(|e| Error::ProjectionFailed {
+                    projection: P::NAME,
+                    seq: r.seq,
+                    reason: format!("snapshot state does not decode: {e}"),
+                })?;
+            return Ok((fold_from::<P>(log, (r.seq, state), target)?, target));
+        }
+        if first <= 1 {
+            return Ok((fold_from::<P>(log, (0, P::State::default()), target)?, target));
+        }
+    }
+    // Neither a snapshot nor the log reaches the target: through archive/, from sequence 1.
+    let archive = inner.dir.join(annal_wal::ARCHIVE_DIR);
+    let archived = inner.storage.exists(&archive).map_err(|e| annal_wal::Error::Io {
+        op: "stat",
+        path: archive.clone(),
+        source: e,
+    })?;
+    if !archived {
         let earliest = earliest_reachable::<P>(log, manifest.as_ref());
-        Error::Invalid(match earliest {
+        return Err(Error::Invalid(match earliest {
             Some(e) => format!(
-                "{asked} is before the earliest sequence a replay of {} can reach, {e} (the log starts at {}; \
-                 compact with --archive to keep older segments)",
-                P::NAME,
-                log.first_seq()
+                "{asked} cannot be reached by a replay of {}: the earliest reachable sequence is {e} (the log starts at \
+                 {first}; compact with --archive to keep older segments)",
+                P::NAME
             ),
             None => format!(
-                "{asked}: no snapshot of {} reaches the log, which starts at {}",
-                P::NAME,
-                log.first_seq()
+                "{asked}: no snapshot of {} reaches the log, which starts at {first}",
+                P::NAME
             ),
-        })
-    };
-    let below_start = match until {
-        Until::Seq(seq) => seq + 1 < log.first_seq(),
-        Until::Time(ts) => log.first_seq() > 1 && log.seq_at_time(ts)?.is_none(),
-        Until::End => false,
-    };
-    if below_start {
-        let archive = inner.dir.join(annal_wal::ARCHIVE_DIR);
-        if !inner.storage.exists(&archive).map_err(|e| annal_wal::Error::Io {
-            op: "stat",
-            path: archive.clone(),
-            source: e,
-        })? {
-            let asked = match until {
-                Until::Seq(seq) => format!("sequence {seq}"),
-                Until::Time(ts) => format!("time {ts} ns"),
-                Until::End => unreachable!("the end is never below the start"),
-            };
-            return Err(unreachable(asked));
-        }
-        // Time travel before the log start, through the archived segments, from sequence 1.
-        let reader = annal_wal::Reader::open_with_archive(
-            std::sync::Arc::clone(&inner.storage),
-            &inner.dir,
-            1,
-        )?;
-        let (state, at) =
-            fold_records::<P>(reader, (0, P::State::default()), |seq, ts| match until {
-                Until::Seq(target) => seq <= target,
-                Until::Time(t) => ts <= t,
-                Until::End => true,
-            })?;
-        if let Until::Seq(target) = until
-            && at != target
-        {
-            return Err(unreachable(format!("sequence {target} (the archive ends at {at})")));
-        }
-        return Ok((state, at));
+        }));
     }
-    let target = resolve(log, until)?;
-    if let Some(r) = newest_usable(manifest.as_ref(), log, P::NAME, P::SCHEMA_VERSION, target) {
-        let snap = read_snapshot(inner.storage.as_ref(), &inner.dir, r)?;
-        let state: P::State =
-            rmp_serde::from_slice(&snap.state).map_err(|e| Error::ProjectionFailed {
-                projection: P::NAME,
-                seq: r.seq,
-                reason: format!("snapshot state does not decode: {e}"),
-            })?;
-        return Ok((fold_from::<P>(log, (r.seq, state), target)?, target));
+    let reader =
+        annal_wal::Reader::open_with_archive(std::sync::Arc::clone(&inner.storage), &inner.dir, 1)?;
+    let (state, at) = fold_records::<P>(reader, (0, P::State::default()), |seq, ts| match until {
+        Until::Seq(target) => seq <= target,
+        Until::Time(t) => ts <= t,
+        Until::End => true,
+    })?;
+    if let Until::Seq(target) = until
+        && at != target
+    {
+        return Err(Error::Invalid(format!(
+            "sequence {target} is past the end of the archive and log ({at})"
+        )));
     }
-    if log.first_seq() > 1 {
-        return Err(unreachable(format!("sequence {target}")));
-    }
-    Ok((fold_from::<P>(log, (0, P::State::default()), target)?, target))
+    Ok((state, at))
 }
 
 impl Journal {
@@ -256,6 +288,7 @@ impl Journal {
     pub fn compact(&self) -> Result<CompactReport> {
         let inner = self.inner();
         let _one_at_a_time = inner.compacting.lock();
+        let mut report_skipped = Vec::new();
         let (seq, states) = {
             self.state_at::<StreamIndex>()?;
             let live = inner.live.lock();
@@ -263,11 +296,17 @@ impl Journal {
             for slot in &live.slots {
                 let name = slot.live.name();
                 if let Some((seq, reason)) = &slot.failed {
-                    return Err(Error::ProjectionFailed {
-                        projection: name,
-                        seq: *seq,
-                        reason: reason.clone(),
-                    });
+                    // The stream index is the journal's own; a failed registered projection is
+                    // skipped (its snapshots in force stay, and keep the log reaching them).
+                    if name == StreamIndex::NAME {
+                        return Err(Error::ProjectionFailed {
+                            projection: name,
+                            seq: *seq,
+                            reason: reason.clone(),
+                        });
+                    }
+                    report_skipped.push(name);
+                    continue;
                 }
                 let state = slot.live.save().map_err(|reason| Error::ProjectionFailed {
                     projection: name,
@@ -278,11 +317,18 @@ impl Journal {
             }
             (live.applied_seq, states)
         };
-        let mut report =
-            CompactReport { seq, log_start: inner.log.first_seq(), ..CompactReport::default() };
+        let mut report = CompactReport {
+            seq,
+            log_start: inner.log.first_seq(),
+            skipped: report_skipped,
+            ..CompactReport::default()
+        };
         if seq == 0 {
             return Ok(report);
         }
+        // The snapshots and the MANIFEST must never stand past what is durable (with `Manual`
+        // or `Periodic` durability, acknowledged events may not be yet).
+        inner.log.sync()?;
         let chain = inner.log.chain_at(seq)?;
         let storage = inner.storage.as_ref();
         let old = inner.manifest.lock().clone().unwrap_or_default();
@@ -326,7 +372,11 @@ impl Journal {
         report.log_start = log_start;
         report.segments_removed = removed;
         report.bytes_reclaimed = bytes;
-        report.files_removed = annal_compactor::cleanup(storage, &inner.dir, Some(&manifest))?;
+        // The compaction is committed: a failed cleanup leaves files the next open removes.
+        match annal_compactor::cleanup(storage, &inner.dir, Some(&manifest)) {
+            Ok(removed) => report.files_removed = removed,
+            Err(e) => report.cleanup_error = Some(e.to_string()),
+        }
         Ok(report)
     }
 
@@ -387,7 +437,7 @@ impl Journal {
                     continue;
                 }
             };
-            if r.seq + 1 >= log.first_seq() && r.seq <= log.last_seq() {
+            if r.seq >= log.first_seq().saturating_sub(1) && r.seq <= log.last_seq() {
                 match log.chain_at(r.seq) {
                     Ok(chain) if chain == snap.chain => {}
                     Ok(_) => report.problems.push(problem(
@@ -407,7 +457,7 @@ impl Journal {
                 .filter(|p| {
                     p.schema_version == r.schema_version
                         && p.seq < r.seq
-                        && p.seq + 1 >= log.first_seq()
+                        && p.seq >= log.first_seq().saturating_sub(1)
                 })
                 .max_by_key(|p| p.seq);
             let from = match previous {

@@ -18,6 +18,82 @@ use crate::error::{Error, Result};
 use crate::event::{Appended, Expect, NewEvent, TypedEvent};
 use crate::live::{Live, LiveSet, Queue, Queued, Registration, registration};
 
+/// A read-only view of a journal's write-ahead log; see [`Journal::log`].
+#[derive(Debug, Clone, Copy)]
+pub struct LogView<'a> {
+    log: &'a Log,
+}
+
+impl LogView<'_> {
+    /// See [`Log::first_seq`].
+    #[must_use]
+    pub fn first_seq(&self) -> u64 {
+        self.log.first_seq()
+    }
+
+    /// See [`Log::last_seq`].
+    #[must_use]
+    pub fn last_seq(&self) -> u64 {
+        self.log.last_seq()
+    }
+
+    /// See [`Log::durable_seq`].
+    #[must_use]
+    pub fn durable_seq(&self) -> u64 {
+        self.log.durable_seq()
+    }
+
+    /// See [`Log::chain_head`].
+    ///
+    /// # Errors
+    /// As [`Log::chain_head`].
+    pub fn chain_head(&self) -> annal_wal::Result<annal_wal::ChainValue> {
+        self.log.chain_head()
+    }
+
+    /// See [`Log::chain_at`].
+    ///
+    /// # Errors
+    /// As [`Log::chain_at`].
+    pub fn chain_at(&self, seq: u64) -> annal_wal::Result<annal_wal::ChainValue> {
+        self.log.chain_at(seq)
+    }
+
+    /// See [`Log::segments`].
+    #[must_use]
+    pub fn segments(&self) -> Vec<annal_wal::SegmentInfo> {
+        self.log.segments()
+    }
+
+    /// See [`Log::stats`].
+    #[must_use]
+    pub fn stats(&self) -> annal_wal::Stats {
+        self.log.stats()
+    }
+
+    /// See [`Log::read_from`].
+    #[must_use]
+    pub fn read_from(&self, from: u64) -> annal_wal::Reader {
+        self.log.read_from(from)
+    }
+
+    /// See [`Log::seq_at_time`].
+    ///
+    /// # Errors
+    /// As [`Log::seq_at_time`].
+    pub fn seq_at_time(&self, ts: u64) -> annal_wal::Result<Option<u64>> {
+        self.log.seq_at_time(ts)
+    }
+
+    /// See [`Log::verify`].
+    ///
+    /// # Errors
+    /// As [`Log::verify`].
+    pub fn verify(&self) -> annal_wal::Result<annal_wal::VerifyReport> {
+        self.log.verify()
+    }
+}
+
 /// Options of [`Journal::open`], as a builder: `Journal::options().projection::<P>().open(dir)`.
 #[derive(Debug, Clone)]
 pub struct JournalOptions {
@@ -180,7 +256,10 @@ impl Journal {
         let before = Manifest::read(storage.as_ref(), dir)?;
         let mut wal = options.wal;
         wal.log_start = before.as_ref().map_or(0, |m| m.log_start);
-        wal.archive = options.archive;
+        // Finishing an interrupted truncation archives if this store has ever archived, even
+        // when this opener did not ask for it: nothing the archive should hold is deleted.
+        wal.archive =
+            options.archive || storage.exists(&dir.join(annal_wal::ARCHIVE_DIR)).unwrap_or(false);
         let log = Log::open_with(Arc::clone(&storage), dir, wal)?;
         let manifest = Manifest::read(storage.as_ref(), dir)?;
         annal_compactor::cleanup(storage.as_ref(), dir, manifest.as_ref())?;
@@ -194,7 +273,7 @@ impl Journal {
         );
         let mut live = LiveSet::new(lives);
         crate::compact::load_snapshots(storage.as_ref(), dir, &log, manifest.as_ref(), &mut live)?;
-        let from = live.slots.iter().map(|s| s.at).min().unwrap_or(0);
+        let from = live.slots.iter().map(|s| s.at).min().unwrap_or(0).min(log.last_seq());
         for record in log.read_from(from + 1) {
             let record = record?;
             live.apply(&RawEvent::parse(record.seq, record.ts, &record.payload)?);
@@ -235,10 +314,25 @@ impl Journal {
         self.inner.log.recovery_report()
     }
 
-    /// The underlying write-ahead log.
+    /// A read-only view of the underlying write-ahead log (appending through it would bypass
+    /// the journal's streams and projections, so the view cannot).
     #[must_use]
-    pub fn log(&self) -> &Log {
-        &self.inner.log
+    pub fn log(&self) -> LogView<'_> {
+        LogView { log: &self.inner.log }
+    }
+
+    /// Syncs (with `Manual` or `Periodic` durability, the last appends), releases the writer
+    /// lock and closes the journal, reporting a failure that dropping it would have to ignore.
+    ///
+    /// # Errors
+    /// The final sync failed.
+    pub fn close(self) -> Result<()> {
+        let inner = Arc::try_unwrap(self.inner).map_err(|_| {
+            Error::Invalid(
+                "the journal is still shared (a subscription or another handle holds it)".into(),
+            )
+        })?;
+        Ok(inner.log.close()?)
     }
 
     /// Last acknowledged sequence number (0 when empty).

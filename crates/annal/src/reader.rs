@@ -124,7 +124,9 @@ impl JournalReader {
             .as_ref()
             .map(|m| {
                 m.snapshots_of(P::NAME)
-                    .filter(|s| s.schema_version == P::SCHEMA_VERSION && s.seq + 1 >= first)
+                    .filter(|s| {
+                        s.schema_version == P::SCHEMA_VERSION && s.seq >= first.saturating_sub(1)
+                    })
                     .cloned()
                     .collect()
             })
@@ -161,7 +163,10 @@ impl JournalReader {
             && !self.storage.exists(&self.dir.join(annal_wal::ARCHIVE_DIR)).unwrap_or(false)
         {
             let earliest = manifest.as_ref().and_then(|m| {
-                m.snapshots_of(P::NAME).filter(|s| s.seq + 1 >= first).map(|s| s.seq).min()
+                m.snapshots_of(P::NAME)
+                    .filter(|s| s.seq >= first.saturating_sub(1))
+                    .map(|s| s.seq)
+                    .min()
             });
             return Err(Error::Invalid(match earliest {
                 Some(e) => format!(

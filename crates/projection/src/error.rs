@@ -30,6 +30,13 @@ pub enum Error {
     Encode(String),
     /// An argument is invalid (names what and why).
     Invalid(String),
+    /// A read found a gap: events were removed (by a compaction) while it read them.
+    Gap {
+        /// The sequence number the read needed.
+        expected: u64,
+        /// The one it found instead.
+        found: u64,
+    },
     /// A sequence number or time outside what the log holds.
     OutOfRange {
         /// What was asked for.
@@ -60,6 +67,10 @@ impl fmt::Display for Error {
             ),
             Error::Encode(reason) => write!(f, "event does not encode: {reason}"),
             Error::Invalid(reason) => f.write_str(reason),
+            Error::Gap { expected, found } => write!(
+                f,
+                "sequence {expected} was removed while it was being read (found {found} next): a compaction ran meanwhile; retry"
+            ),
             Error::OutOfRange { asked, first, last } => {
                 write!(f, "{asked} is outside the journal, which holds sequences {first}..={last}")
             }

@@ -30,7 +30,7 @@ pub fn resolve(log: &Log, until: Until) -> Result<u64> {
     let last = log.last_seq();
     match until {
         Until::End => Ok(last),
-        Until::Seq(seq) if seq > last || (seq + 1 < first) => {
+        Until::Seq(seq) if seq > last || seq < first.saturating_sub(1) => {
             Err(Error::OutOfRange { asked: format!("sequence {seq}"), first, last })
         }
         Until::Seq(seq) => Ok(seq),
@@ -53,10 +53,13 @@ pub fn fold_from<P: Projection>(log: &Log, from: (u64, P::State), target: u64) -
     if target <= at {
         return Ok(state);
     }
-    for record in log.read_from(at + 1) {
+    for (expected, record) in (at + 1..).zip(log.read_from(at + 1)) {
         let record = record?;
         if record.seq > target {
             break;
+        }
+        if record.seq != expected {
+            return Err(Error::Gap { expected, found: record.seq });
         }
         apply_raw::<P>(&mut state, &RawEvent::parse(record.seq, record.ts, &record.payload)?)?;
         if record.seq == target {
@@ -84,6 +87,9 @@ pub fn fold_records<P: Projection>(
         }
         if !keep(record.seq, record.ts) {
             break;
+        }
+        if record.seq != at + 1 {
+            return Err(Error::Gap { expected: at + 1, found: record.seq });
         }
         apply_raw::<P>(&mut state, &RawEvent::parse(record.seq, record.ts, &record.payload)?)?;
         at = record.seq;

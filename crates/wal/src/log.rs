@@ -511,7 +511,9 @@ impl Log {
     pub fn remove_segments_below(&self, seq: u64, archive: bool) -> Result<(Vec<PathBuf>, u64)> {
         let doomed: Vec<SealedSeg> = {
             let st = self.shared.state.lock();
-            st.sealed.iter().take_while(|s| s.last_seq < seq).cloned().collect()
+            // Only segments whose seal is on disk: one whose roll is merely planned may still be
+            // written to, and its successor may not exist yet.
+            st.sealed.iter().take_while(|s| s.last_seq < seq && s.on_disk).cloned().collect()
         };
         let mut removed = Vec::new();
         let mut bytes = 0;

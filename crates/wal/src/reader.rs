@@ -193,6 +193,12 @@ impl Reader {
                     (st.visible_seq, st.written_seq, st.start_seq)
                 };
                 if self.next < start && self.buffered.is_empty() {
+                    if self.started {
+                        // Compaction removed records this reader had not reached: a gap is
+                        // an error, never skipped.
+                        let err = Error::OutOfRange { seq: self.next, first: start, last: visible };
+                        return Err(err);
+                    }
                     self.next = start;
                     self.cursor = None;
                 }

@@ -178,6 +178,17 @@ pub(crate) fn recover(
         break;
     }
     let prev = sealed.last().cloned();
+    if tail.is_none() && sealed.is_empty() && options.log_start > 1 && cx.report.cut.is_none() {
+        return Err(Error::corrupt(
+            wal_dir,
+            0,
+            options.log_start,
+            format!(
+                "no segment, but the log is recorded to start at sequence {}: segments are missing",
+                options.log_start
+            ),
+        ));
+    }
     let (active, file, last_ts, chain) = match tail {
         Some((first_seq, path)) => cx.recover_tail(&path, first_seq, prev.as_ref(), &mut sealed)?,
         None => {

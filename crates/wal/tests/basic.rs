@@ -328,3 +328,26 @@ fn removing_segments_below_a_sequence_and_finishing_an_interrupted_truncation() 
         assert_eq!(log.last_seq(), 200);
     });
 }
+
+#[test]
+fn a_segment_whose_roll_is_only_planned_is_never_removed() {
+    both(|env| {
+        let log = env.open(small(Durability::Manual)).expect("open");
+        for seq in 1..=200u64 {
+            log.append(&payload(seq)).expect("append");
+        }
+        assert!(log.segments().len() > 3, "{}: rolls were planned", env.name());
+        // With `Manual`, the rolls above are queued, not done: no seal is on disk yet.
+        let (removed, _) = log.remove_segments_below(u64::MAX, false).expect("remove");
+        assert!(
+            removed.is_empty(),
+            "{}: removed {removed:?} before its seal was written",
+            env.name()
+        );
+        log.sync().expect("sync");
+        let got: Vec<u64> = log.read_from(1).map(|r| r.expect("read").seq).collect();
+        assert_eq!(got, (1..=200).collect::<Vec<_>>(), "{}", env.name());
+        let (removed, _) = log.remove_segments_below(u64::MAX, false).expect("remove");
+        assert!(!removed.is_empty(), "{}: once sealed on disk they can go", env.name());
+    });
+}
