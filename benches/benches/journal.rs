@@ -99,8 +99,21 @@ fn bench_appends(c: &mut Criterion, side: Side, threads: usize, per_iter: u64) {
     let totals = expected_totals(append_numbers(threads, STRIDE, 0..next));
     let records = threads as u64 * next;
     match side {
-        Side::Wal => verify_appended(&log, records, &totals, false),
-        Side::Journal => verify_appended(journal.log(), records, &totals, true),
+        Side::Wal => verify_appended(
+            (log.last_seq(), log.durable_seq(), log.read_from(1)),
+            records,
+            &totals,
+            false,
+        ),
+        Side::Journal => {
+            let view = journal.log();
+            verify_appended(
+                (view.last_seq(), view.durable_seq(), view.read_from(1)),
+                records,
+                &totals,
+                true,
+            )
+        }
     }
     .expect("the log holds the appends");
 }

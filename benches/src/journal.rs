@@ -254,17 +254,17 @@ pub fn fold_pass(data: &FoldData, pass: FoldPass) -> BenchResult<()> {
     let log = data.journal.log();
     match pass {
         FoldPass::Scan => {
-            let read = scan_records(log)?;
+            let read = scan_records(log.read_from(1))?;
             check(read == data.events, || format!("scanned {read} records of {}", data.events))
         }
         FoldPass::Parse => {
-            let (read, data_bytes) = parse_events(log)?;
+            let (read, data_bytes) = parse_events(log.read_from(1))?;
             check(read == data.events, || format!("parsed {read} events of {}", data.events))?;
             let expected = data.events * DATA_BYTES as u64;
             check(data_bytes == expected, || format!("{data_bytes} bytes of data, not {expected}"))
         }
         FoldPass::Decode => {
-            let (read, minutes) = decode_events(log)?;
+            let (read, minutes) = decode_events(log.read_from(1))?;
             check(read == data.events, || format!("decoded {read} events of {}", data.events))?;
             check(minutes == data.minutes, || format!("{minutes} minutes, not {}", data.minutes))
         }
@@ -281,9 +281,9 @@ pub fn fold_pass(data: &FoldData, pass: FoldPass) -> BenchResult<()> {
 ///
 /// # Errors
 /// A read error, or a record out of place.
-pub fn scan_records(log: &Log) -> BenchResult<u64> {
+pub fn scan_records(records: annal_wal::Reader) -> BenchResult<u64> {
     let mut next = 1;
-    for record in log.read_from(1) {
+    for record in records {
         let record = record?;
         if record.seq != next || record.payload.len() != EVENT_PAYLOAD_BYTES {
             return Err(misplaced(record.seq, record.payload.len(), next));
@@ -303,10 +303,10 @@ fn misplaced(seq: u64, len: usize, next: u64) -> BenchError {
 ///
 /// # Errors
 /// A read or envelope error, or an event out of place.
-pub fn parse_events(log: &Log) -> BenchResult<(u64, u64)> {
+pub fn parse_events(records: annal_wal::Reader) -> BenchResult<(u64, u64)> {
     let mut next = 1;
     let mut data_bytes = 0;
-    for record in log.read_from(1) {
+    for record in records {
         let record = record?;
         let raw = RawEvent::parse(record.seq, record.ts, &record.payload)?;
         if raw.seq != next || raw.event_type != TASK_EVENT_TYPE {
@@ -323,10 +323,10 @@ pub fn parse_events(log: &Log) -> BenchResult<(u64, u64)> {
 ///
 /// # Errors
 /// A read, envelope or decode error, or an event out of place.
-pub fn decode_events(log: &Log) -> BenchResult<(u64, u64)> {
+pub fn decode_events(records: annal_wal::Reader) -> BenchResult<(u64, u64)> {
     let mut next = 1;
     let mut minutes = 0;
-    for record in log.read_from(1) {
+    for record in records {
         let record = record?;
         let raw = RawEvent::parse(record.seq, record.ts, &record.payload)?;
         let task: TaskLogged = raw.decode()?;
@@ -569,8 +569,19 @@ pub fn interleaved_appends(
         }
     }
     let expected = expected_totals(append_numbers(load.threads, stride, 0..load.per_thread));
-    verify_appended(&log, load.records(), &expected, false)?;
-    verify_appended(journal.log(), load.records(), &expected, true)?;
+    verify_appended(
+        (log.last_seq(), log.durable_seq(), log.read_from(1)),
+        load.records(),
+        &expected,
+        false,
+    )?;
+    let view = journal.log();
+    verify_appended(
+        (view.last_seq(), view.durable_seq(), view.read_from(1)),
+        load.records(),
+        &expected,
+        true,
+    )?;
     let (live, at) = journal.state_at::<MinutesByActor>()?;
     check(at == load.records() && live == expected, || {
         format!("live state at {at} of {} is {live:?}", load.records())
@@ -588,22 +599,20 @@ pub fn interleaved_appends(
 /// # Errors
 /// A read, envelope or decode error, or the log does not hold what it should.
 pub fn verify_appended(
-    log: &Log,
+    (last_seq, durable_seq, records): (u64, u64, annal_wal::Reader),
     expected: u64,
     totals: &Totals,
     versions: bool,
 ) -> BenchResult<()> {
-    check(log.last_seq() == expected && log.durable_seq() >= expected, || {
+    check(last_seq == expected && durable_seq >= expected, || {
         format!(
-            "log ends at {}, durable through {}, where {expected} records were appended",
-            log.last_seq(),
-            log.durable_seq()
+            "log ends at {last_seq}, durable through {durable_seq}, where {expected} records were appended"
         )
     })?;
     let mut next = 1;
     let mut state = Totals::new();
     let mut stream_versions: BTreeMap<String, u64> = BTreeMap::new();
-    for record in log.read_from(1) {
+    for record in records {
         let record = record?;
         if record.seq != next || record.payload.len() != EVENT_PAYLOAD_BYTES {
             return Err(misplaced(record.seq, record.payload.len(), next));

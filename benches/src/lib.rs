@@ -17,6 +17,7 @@ use annal_wal::format::{FRAME_HEADER_BYTES, RECORD_HEADER_BYTES};
 use annal_wal::{Durability, Log, Options};
 use tempfile::TempDir;
 
+pub mod compaction;
 pub mod journal;
 
 /// Payload size of every record.
