@@ -33,13 +33,14 @@ pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<
     Ok(())
 }
 
-/// Creates `dir` (and parents) if missing, fsyncing its parent when it was created.
+/// Creates `dir` (and parents) if missing and fsyncs its parent, even when it existed: an
+/// earlier creation whose fsync failed left an entry only the page cache holds.
 ///
 /// # Errors
 /// Any failed step.
 pub fn ensure_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    let created = storage.create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-    if created && let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+    storage.create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         storage.sync_dir(parent).map_err(|e| Error::io("fsync directory", parent, e))?;
     }
     Ok(())

@@ -633,9 +633,12 @@ pub(crate) fn remove_segment(
     Ok(len)
 }
 
+/// Creates `dir` if missing and makes its entry durable. The parent is fsynced even when the
+/// directory already existed: an earlier creation whose fsync failed (the process carried on
+/// or restarted without a reboot) left an entry that only the page cache holds.
 fn ensure_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    let created = storage.create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-    if created && let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+    storage.create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         storage.sync_dir(parent).map_err(|e| Error::io("fsync directory", parent, e))?;
     }
     Ok(())

@@ -335,9 +335,15 @@ impl Iterator for Follow {
     }
 }
 
-fn index_offset(index: &[IndexEntry], seq: u64) -> u64 {
+/// Where to start reading for `seq`: the offset of the last indexed frame at or before it, and
+/// that frame's first sequence number (`None`: the segment's first frame).
+fn index_offset(index: &[IndexEntry], seq: u64) -> (u64, Option<u64>) {
     let i = index.partition_point(|e| e.seq <= seq);
-    if i == 0 { SEGMENT_HEADER_BYTES as u64 } else { index[i - 1].offset }
+    if i == 0 {
+        (SEGMENT_HEADER_BYTES as u64, None)
+    } else {
+        (index[i - 1].offset, Some(index[i - 1].seq))
+    }
 }
 
 fn locate_live(shared: &Shared, seq: u64) -> Result<Cursor> {
@@ -349,8 +355,10 @@ fn locate_live(shared: &Shared, seq: u64) -> Result<Cursor> {
         if s.on_disk {
             return open_sealed(shared.storage.as_ref(), &s.path, s.first_seq, seq, false);
         }
-        let offset =
-            s.index.as_deref().map_or(SEGMENT_HEADER_BYTES as u64, |ix| index_offset(ix, seq));
+        let offset = s
+            .index
+            .as_deref()
+            .map_or((SEGMENT_HEADER_BYTES as u64, None), |ix| index_offset(ix, seq));
         return open_active(shared.storage.as_ref(), s.path, s.first_seq, offset, false);
     }
     let path = st.active.path.clone();
@@ -413,12 +421,23 @@ fn locate_dir(storage: &dyn Storage, wal_dir: &Path, seq: u64) -> Result<Option<
     }
     let file = storage.open_file(&path, OpenMode::Read).map_err(|e| Error::io("open", &path, e))?;
     let mut header = [0u8; SEGMENT_HEADER_BYTES];
-    if file.read_exact_at(&mut header, 0).is_err() || SegmentHeader::decode(&header).is_err() {
-        // Being created: nothing written yet.
-        return Ok(None);
+    let mut got = 0;
+    while got < header.len() {
+        match file.read_at(&mut header[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(Error::io("read", &path, e)),
+        }
+    }
+    if let Err(e) = SegmentHeader::decode(&header[..got]) {
+        if header[..got].iter().all(|&b| b == 0) {
+            // Being created: nothing written yet.
+            return Ok(None);
+        }
+        return Err(Error::corrupt(&path, 0, first_seq, format!("segment header: {e}")));
     }
     drop(file);
-    open_active(storage, path, first_seq, SEGMENT_HEADER_BYTES as u64, true).map(Some)
+    open_active(storage, path, first_seq, (SEGMENT_HEADER_BYTES as u64, None), true).map(Some)
 }
 
 /// Whether the file ends in a valid footer, read without mapping it.
@@ -474,14 +493,15 @@ fn open_sealed(
     };
     let index = format::decode_index(&bytes[data_end..footer_at])
         .map_err(|e| corrupt(data_end as u64, format!("index block: {e}")))?;
+    let (offset, indexed) = index_offset(&index, seq);
     Ok(Cursor {
         path: path.to_path_buf(),
         first_seq,
-        offset: index_offset(&index, seq),
+        offset,
         data: Data::Mapped(bytes),
         end: Some(data_end as u64),
         last,
-        expect: None,
+        expect: Some(indexed.unwrap_or(first_seq)),
         prev_ts: 0,
     })
 }
@@ -490,7 +510,7 @@ fn open_active(
     storage: &dyn Storage,
     path: PathBuf,
     first_seq: u64,
-    offset: u64,
+    (offset, indexed): (u64, Option<u64>),
     last: bool,
 ) -> Result<Cursor> {
     let file = storage.open_file(&path, OpenMode::Read).map_err(|e| Error::io("open", &path, e))?;
@@ -501,7 +521,7 @@ fn open_active(
         offset,
         end: None,
         last,
-        expect: None,
+        expect: Some(indexed.unwrap_or(first_seq)),
         prev_ts: 0,
     })
 }
@@ -510,6 +530,8 @@ fn open_active(
 /// bound) report a bad frame as corruption; directory readers treat it as not yet written.
 fn read_step(cursor: &mut Cursor, next: u64, strict: bool) -> Result<Step> {
     let offset = cursor.offset;
+    // The sequence number the frame here must hold: what errors name.
+    let next = cursor.expect.unwrap_or(next);
     if cursor.end.is_some_and(|end| offset >= end) {
         return Ok(Step::End);
     }

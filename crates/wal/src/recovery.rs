@@ -122,8 +122,12 @@ pub(crate) fn recover(
     segments.sort();
     // Finish a truncation a crash interrupted: a segment whose successor starts at or below the
     // log start holds only records below it.
+    // The last segment removed stays known: a tail whose creation a crash interrupted is rebuilt
+    // from its footer's chain value.
+    let mut discarded: Option<SealedSeg> = None;
     while segments.len() > 1 && segments[1].0 <= options.log_start {
-        let (_, path) = segments.remove(0);
+        let (first_seq, path) = segments.remove(0);
+        discarded = check_sealed_light(storage, &path, first_seq, discarded.as_ref()).ok();
         crate::log::remove_segment(storage, dir, &path, options.archive)?;
         cx.report.truncated_segments.push(path);
     }
@@ -177,7 +181,7 @@ pub(crate) fn recover(
         }
         break;
     }
-    let prev = sealed.last().cloned();
+    let prev = sealed.last().cloned().or(discarded);
     if tail.is_none() && sealed.is_empty() && options.log_start > 1 && cx.report.cut.is_none() {
         return Err(Error::corrupt(
             wal_dir,
@@ -201,6 +205,10 @@ pub(crate) fn recover(
             (ActiveSeg::new(first_seq, path, chain), file, last_ts, chain)
         }
     };
+    // An earlier writer may have created entries whose directory fsync failed or never came
+    // (a reopen without a reboot after a failed roll): make every entry durable before frames
+    // written from now on can depend on them.
+    storage.sync_dir(wal_dir).map_err(io_err("fsync directory", wal_dir))?;
     let start_seq = sealed.first().map(|s| s.first_seq);
     let next_seq = active.first_seq + active.record_count;
     cx.report.last_seq = next_seq - 1;
@@ -361,9 +369,8 @@ fn check_sealed_full(
 impl Ctx<'_> {
     fn quarantine_dir(&self) -> Result<PathBuf> {
         let q = self.dir.join(QUARANTINE_DIR);
-        if self.storage.create_dir_all(&q).map_err(io_err("create directory", &q))? {
-            self.storage.sync_dir(self.dir).map_err(io_err("fsync directory", self.dir))?;
-        }
+        self.storage.create_dir_all(&q).map_err(io_err("create directory", &q))?;
+        self.storage.sync_dir(self.dir).map_err(io_err("fsync directory", self.dir))?;
         Ok(q)
     }
 
