@@ -205,6 +205,14 @@ fn earliest_reachable<P: Projection>(log: &Log, manifest: Option<&Manifest>) -> 
         .min()
 }
 
+/// The last sequence number a replay to `until` folds, when known without reading further.
+pub(crate) fn last_of(until: Until) -> Option<u64> {
+    match until {
+        Until::Seq(seq) => Some(seq),
+        Until::Time(_) | Until::End => None,
+    }
+}
+
 pub(crate) fn replay<P: Projection>(inner: &Inner, until: Until) -> Result<(P::State, u64)> {
     // No compaction removes segments while this replay reads them.
     let _no_compaction = inner.compacting.lock();
@@ -261,11 +269,16 @@ pub(crate) fn replay<P: Projection>(inner: &Inner, until: Until) -> Result<(P::S
     }
     let reader =
         annal_wal::Reader::open_with_archive(std::sync::Arc::clone(&inner.storage), &inner.dir, 1)?;
-    let (state, at) = fold_records::<P>(reader, (0, P::State::default()), |seq, ts| match until {
-        Until::Seq(target) => seq <= target,
-        Until::Time(t) => ts <= t,
-        Until::End => true,
-    })?;
+    let (state, at) = fold_records::<P>(
+        reader,
+        (0, P::State::default()),
+        last_of(until),
+        |seq, ts| match until {
+            Until::Seq(target) => seq <= target,
+            Until::Time(t) => ts <= t,
+            Until::End => true,
+        },
+    )?;
     if let Until::Seq(target) = until
         && at != target
     {

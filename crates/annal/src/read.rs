@@ -71,6 +71,8 @@ pub struct Events<E> {
     stream: Option<String>,
     left: usize,
     done: bool,
+    /// The last sequence number read.
+    last: u64,
     _event: PhantomData<fn() -> E>,
 }
 
@@ -107,6 +109,7 @@ impl<E> Events<E> {
             stream: query.stream,
             left: query.limit.unwrap_or(usize::MAX),
             done: false,
+            last: 0,
             _event: PhantomData,
         }
     }
@@ -116,7 +119,7 @@ impl<E: DeserializeOwned + 'static> Iterator for Events<E> {
     type Item = Result<Event<E>>;
 
     fn next(&mut self) -> Option<Result<Event<E>>> {
-        if self.done || self.left == 0 {
+        if self.done || self.left == 0 || self.last >= self.until {
             return None;
         }
         loop {
@@ -131,6 +134,8 @@ impl<E: DeserializeOwned + 'static> Iterator for Events<E> {
                 self.done = true;
                 return None;
             }
+            // Nothing past `until` is read: damage after it does not fail this read.
+            self.last = record.seq;
             let event = RawEvent::parse(record.seq, record.ts, &record.payload).and_then(|raw| {
                 if self.stream.as_deref().is_some_and(|s| s != raw.stream) {
                     return Ok(None);
@@ -140,6 +145,7 @@ impl<E: DeserializeOwned + 'static> Iterator for Events<E> {
             match event {
                 Ok(Some(event)) => {
                     self.left -= 1;
+                    self.last = event.seq;
                     return Some(Ok(event));
                 }
                 Ok(None) => {}

@@ -178,7 +178,8 @@ impl JournalReader {
                 }
             }));
         }
-        let (state, at) = fold_records::<P>(self.records(from)?, start, keep)?;
+        let (state, at) =
+            fold_records::<P>(self.records(from)?, start, crate::compact::last_of(until), keep)?;
         if let Until::Seq(target) = until
             && at != target
         {

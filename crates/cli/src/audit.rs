@@ -98,7 +98,11 @@ pub fn export(
     };
     let sink: Box<dyn Write> = match out_path {
         Some(p) => {
-            Box::new(std::fs::File::create(p).with_context(|| format!("create {}", p.display()))?)
+            // The export holds every event: private, like the store (0600).
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            Box::new(opts.open(p).with_context(|| format!("create {}", p.display()))?)
         }
         None => Box::new(std::io::stdout().lock()),
     };

@@ -298,8 +298,15 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // One line: the causes joined, innermost last.
-            let message: Vec<String> = err.chain().map(ToString::to_string).collect();
+            // One line: the causes joined, innermost last, each said once (a library error
+            // that wraps another shows the same text as its source).
+            let mut message: Vec<String> = Vec::new();
+            for cause in err.chain() {
+                let text = cause.to_string();
+                if !message.last().is_some_and(|last| last.ends_with(&text)) {
+                    message.push(text);
+                }
+            }
             let mut line = message.join(": ");
             line.retain(|c| c != '\n');
             eprintln!("error: {line}");

@@ -22,7 +22,12 @@ pub fn parse_time(text: &str) -> anyhow::Result<u64> {
     let t: jiff::Timestamp = text.parse().with_context(|| {
         format!("--at {text:?} is not an RFC 3339 time (like 2026-11-23T10:00:00Z)")
     })?;
-    u64::try_from(t.as_nanosecond()).map_err(|_| anyhow::anyhow!("--at {text:?} is before 1970"))
+    let nanos = t.as_nanosecond();
+    if nanos < 0 {
+        anyhow::bail!("--at {text:?} is before 1970, before any event");
+    }
+    // Past the year 2554 nanoseconds overflow u64: every event is before such a time.
+    Ok(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 pub fn meta_json(meta: &Meta) -> Value {
@@ -118,8 +123,7 @@ pub fn annal_wal_info(reader: &JournalReader) -> anyhow::Result<LogInfo> {
                         chain_head = Some(scan.chain_after);
                         (scan.last_seq, scan.valid_end, false)
                     }
-                    Err(e) if is_last => {
-                        let _ = e;
+                    Err(_) if is_last && bytes.iter().take(64).all(|&b| b == 0) => {
                         (first - 1, 0, false)
                     }
                     Err(e) => {

@@ -128,6 +128,8 @@ pub fn append_one(
 
 /// One parsed line of `append --jsonl`.
 struct Line {
+    /// The line's number in the input (from 1, blank lines counted).
+    number: usize,
     stream: String,
     expect: Expect,
     event: NewEvent,
@@ -156,7 +158,7 @@ fn parse_line(text: &str) -> Result<Line, String> {
     let meta = meta_from(map.get("meta"))?;
     let expect = parse_expect(map.get("expect").unwrap_or(&Value::Null))?;
     let event = NewEvent::json(event_type, &data).map_err(|e| e.to_string())?.meta(meta);
-    Ok(Line { stream, expect, event })
+    Ok(Line { number: 0, stream, expect, event })
 }
 
 pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Result<()> {
@@ -180,14 +182,33 @@ pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Resu
                 "{name}: line {number}: more than {JSONL_LINES_MAX} events in one batch; split the file"
             );
         }
-        let line = parse_line(&text)
+        let mut line = parse_line(&text)
             .map_err(|e| anyhow::anyhow!("{name}: line {number}: {e}; nothing was appended"))?;
+        line.number = number;
         lines.push(line);
     }
     if lines.is_empty() {
         bail!("{name}: no events; nothing was appended");
     }
     let journal = open(dir, wait)?;
+    // The expectations, line by line, while the lock is held: a conflict names its line.
+    let mut versions: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for line in &lines {
+        let actual = *versions
+            .entry(line.stream.as_str())
+            .or_insert_with(|| journal.stream_version(&line.stream));
+        if !line.expect.allows(actual) {
+            return Err(crate::Exit {
+                code: crate::EXIT_CONFLICT,
+                message: format!(
+                    "{name}: line {}: expected-version conflict on stream {:?}: expected {}, actual version {actual}; nothing was appended",
+                    line.number, line.stream, line.expect
+                ),
+            }
+            .into());
+        }
+        versions.insert(line.stream.as_str(), actual + 1);
+    }
     let bar = out::progress(lines.len() as u64, "append");
     let batches: Vec<(&str, Expect, Vec<NewEvent>)> =
         lines.iter().map(|l| (l.stream.as_str(), l.expect, vec![l.event.clone()])).collect();

@@ -69,8 +69,9 @@ pub fn fold_from<P: Projection>(log: &Log, from: (u64, P::State), target: u64) -
     Ok(state)
 }
 
-/// Folds `P` over records in sequence order while `keep(seq, ts)` holds, starting from
-/// `state` at `at`; returns the state and the sequence number it stands at. For readers other
+/// Folds `P` over records in sequence order while `keep(seq, ts)` holds, and not past `last`
+/// (no record after it is read), starting from `state` at `at`; returns the state and the
+/// sequence number it stands at. For readers other
 /// than a live log's, such as one that also reads archived segments.
 ///
 /// # Errors
@@ -78,8 +79,12 @@ pub fn fold_from<P: Projection>(log: &Log, from: (u64, P::State), target: u64) -
 pub fn fold_records<P: Projection>(
     records: impl Iterator<Item = annal_wal::Result<annal_wal::Record>>,
     (mut at, mut state): (u64, P::State),
+    last: Option<u64>,
     mut keep: impl FnMut(u64, u64) -> bool,
 ) -> Result<(P::State, u64)> {
+    if last.is_some_and(|last| at >= last) {
+        return Ok((state, at));
+    }
     for record in records {
         let record = record?;
         if record.seq <= at {
@@ -93,6 +98,9 @@ pub fn fold_records<P: Projection>(
         }
         apply_raw::<P>(&mut state, &RawEvent::parse(record.seq, record.ts, &record.payload)?)?;
         at = record.seq;
+        if Some(at) == last {
+            break;
+        }
     }
     Ok((state, at))
 }

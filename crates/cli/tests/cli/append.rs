@@ -105,7 +105,6 @@ fn a_version_conflict_on_any_line_fails_the_whole_batch_with_exit_4() {
 }
 
 #[test]
-#[ignore = "bug: a version conflict inside an `append --jsonl` batch does not name the line"]
 fn a_version_conflict_in_a_batch_names_the_line() {
     let (sc, _) = store();
     let input =

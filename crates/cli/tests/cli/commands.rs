@@ -108,7 +108,6 @@ fn files_are_private_after_init_append_and_compact() {
 }
 
 #[test]
-#[ignore = "bug: `export --out FILE` creates the audit file with mode 0644 (umask default), not 0600"]
 fn audit_export_file_is_private() {
     let sc = Scratch::init();
     sc.append("a", "t", r#"{"secret":"s3cr3t"}"#);

@@ -159,7 +159,6 @@ fn verify_lists_damage_that_opening_does_not_read() {
 }
 
 #[test]
-#[ignore = "bug: reading up to N fails when the frame after N is damaged (the reader decodes N+1 before stopping)"]
 fn reading_up_to_the_damage_succeeds() {
     let sc = store();
     let before = sc.read_all();
@@ -174,7 +173,6 @@ fn reading_up_to_the_damage_succeeds() {
 }
 
 #[test]
-#[ignore = "bug: the error for damage met while seeking names the sequence sought, not the damaged frame's"]
 fn the_error_names_the_damaged_sequence() {
     let sc = Scratch::new();
     append_with_library(&sc.store, 0, 20);

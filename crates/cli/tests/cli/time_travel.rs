@@ -185,7 +185,6 @@ fn replay_after_compaction_still_equals_the_model() {
 }
 
 #[test]
-#[ignore = "bug: `replay --at` after 2554-07-21 fails with \"is before 1970\" (u64 nanoseconds overflow)"]
 fn replay_at_a_far_future_time_is_the_end() {
     let sc = Scratch::init();
     sc.append("a", "t", "{}");
