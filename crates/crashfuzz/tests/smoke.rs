@@ -24,6 +24,17 @@ fn seeds_hold_every_invariant() {
     assert!(outcome.stats.events_acked > 0, "{:?}", outcome.stats);
 }
 
+/// Seeds that once found bugs: a recovery that failed after removing the segment below the log
+/// start whose chain value the next open needed (5953); crashes while starting a segment after a
+/// compaction (235, 355, 465); restarts after a failed roll without a reboot (56, 73, 250).
+#[test]
+fn seeds_that_found_bugs_stay_fixed() {
+    for seed in [5953u64, 235, 355, 465, 56, 73, 250, 587, 1202] {
+        let outcome = run_sim(seed..seed + 1, 200, Modes::Mixed, &mut |_| {});
+        assert!(outcome.failures.is_empty(), "seed {seed}: {:#?}", outcome.failures);
+    }
+}
+
 #[test]
 fn small_enumeration_holds_every_invariant() {
     let w = |steps: Vec<Step>, durability| Workload { steps, durability, compacted: false };

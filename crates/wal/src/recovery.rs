@@ -122,14 +122,15 @@ pub(crate) fn recover(
     segments.sort();
     // Finish a truncation a crash interrupted: a segment whose successor starts at or below the
     // log start holds only records below it.
-    // The last segment removed stays known: a tail whose creation a crash interrupted is rebuilt
-    // from its footer's chain value.
+    // The last segment below the log start stays known: a tail whose creation a crash
+    // interrupted is rebuilt from its footer's chain value. They are removed only once the tail
+    // is recovered, so that a failure in between leaves them for the next open.
     let mut discarded: Option<SealedSeg> = None;
+    let mut to_discard = Vec::new();
     while segments.len() > 1 && segments[1].0 <= options.log_start {
         let (first_seq, path) = segments.remove(0);
         discarded = check_sealed_light(storage, &path, first_seq, discarded.as_ref()).ok();
-        crate::log::remove_segment(storage, dir, &path, options.archive)?;
-        cx.report.truncated_segments.push(path);
+        to_discard.push(path);
     }
     cx.report.segments = segments.len();
 
@@ -205,6 +206,10 @@ pub(crate) fn recover(
             (ActiveSeg::new(first_seq, path, chain), file, last_ts, chain)
         }
     };
+    for path in to_discard {
+        crate::log::remove_segment(storage, dir, &path, options.archive)?;
+        cx.report.truncated_segments.push(path);
+    }
     // An earlier writer may have created entries whose directory fsync failed or never came
     // (a reopen without a reboot after a failed roll): make every entry durable before frames
     // written from now on can depend on them.
