@@ -70,6 +70,17 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// A spinner on stderr for work whose length is unknown (a replay), when stderr is a terminal.
+pub fn spinner(what: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(what.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    bar
+}
+
 /// The last sequence number readable in the journal (a scan of the active segment).
 pub fn last_seq(reader: &JournalReader) -> anyhow::Result<u64> {
     let info = annal_wal_info(reader)?;

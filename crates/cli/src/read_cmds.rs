@@ -53,6 +53,7 @@ pub fn replay(
         (None, Some(text)) => Until::Time(out::parse_time(text)?),
         (None, None) => Until::End,
     };
+    let bar = out::spinner("replay");
     let (name, seq, state) = match projection {
         ProjectionName::Entities => {
             let (state, seq) = reader.replay::<Entities>(target)?;
@@ -77,6 +78,7 @@ pub fn replay(
             ("counts", seq, value)
         }
     };
+    bar.finish_and_clear();
     out::print(&json!({
         "seq": seq,
         "ts": ts_of(&reader, seq).map(out::rfc3339),
