@@ -1,11 +1,11 @@
 //! annal-projection: event envelopes, projections, and the replay engine.
 //!
 //! A [`Projection`] is a pure fold of events into a state. The state at sequence number S is
-//! by definition the fold of events 1..=S; [`replay`] computes it by streaming the log (memory
+//! by definition the fold of events 1..=S; [`replay()`] computes it by streaming the log (memory
 //! is the state plus one segment window), and the journal keeps registered projections current
 //! as events are acknowledged.
 //!
-//! Events are stored as WAL records whose payload is an [envelope](envelope) (stream, version,
+//! Events are stored as WAL records whose payload is an [envelope] (stream, version,
 //! type, metadata) followed by the data in MessagePack with named fields, so that any event can
 //! be decoded without its Rust type, as JSON.
 //!
