@@ -170,6 +170,7 @@ pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Resu
     };
     let name = if source == "-" { "standard input".to_owned() } else { source.to_owned() };
     // Every line is parsed and checked before anything is appended.
+    let parsing = out::spinner("parse");
     let mut lines = Vec::new();
     for (i, text) in reader.lines().enumerate() {
         let number = i + 1;
@@ -186,7 +187,9 @@ pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Resu
             .map_err(|e| anyhow::anyhow!("{name}: line {number}: {e}; nothing was appended"))?;
         line.number = number;
         lines.push(line);
+        parsing.inc(1);
     }
+    parsing.finish_and_clear();
     if lines.is_empty() {
         bail!("{name}: no events; nothing was appended");
     }
@@ -209,7 +212,7 @@ pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Resu
         }
         versions.insert(line.stream.as_str(), actual + 1);
     }
-    let bar = out::progress(lines.len() as u64, "append");
+    let bar = out::spinner("append");
     let batches: Vec<(&str, Expect, Vec<NewEvent>)> =
         lines.iter().map(|l| (l.stream.as_str(), l.expect, vec![l.event.clone()])).collect();
     let count = batches.len();
@@ -227,7 +230,7 @@ pub fn compact(dir: &Path, keep: usize, archive: bool, wait: Option<f64>) -> any
         .archive(archive)
         .open(dir)
         .with_context(|| format!("open {}", dir.display()))?;
-    let bar = out::progress(1, "compact");
+    let bar = out::spinner("compact");
     let r = journal.compact()?;
     bar.finish_and_clear();
     out::print(&json!({
@@ -253,7 +256,7 @@ pub fn verify_report(
     wait: Option<f64>,
 ) -> anyhow::Result<(Value, Option<anyhow::Error>)> {
     let journal = open(dir, wait)?;
-    let bar = out::progress(1, "verify");
+    let bar = out::spinner("verify");
     let report = journal.verify()?;
     bar.finish_and_clear();
     let problems: Vec<Value> = report
