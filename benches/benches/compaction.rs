@@ -3,8 +3,8 @@
 //! - `open`: `Journal::options().projection::<Counts>().open(dir)` of a store of 100,000 task
 //!   events (150 bytes of MessagePack data each, 1,000 streams, written with `Manual`
 //!   durability and one sync), page cache warm, without a snapshot (`without_snapshot`, the
-//!   baseline: every event folded) and after a final `compact()` with `keep_snapshots(1)`
-//!   (`with_snapshot`);
+//!   baseline: every event folded), and of a second such store after a final `compact()` with
+//!   `keep_snapshots(1)` (`with_snapshot`);
 //! - `replay_until`: `journal.replay::<Counts>(Until::Seq(900,000 + d))` on a store of 1,000,000
 //!   events compacted every 100,000 (`keep_snapshots(20)`, so the log is kept), for distances `d`
 //!   past the snapshot at 900,000, beside the replay from the log start to 999,000
@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use annal::{Counts, Durability, Expect, Journal};
 use annal_benches::compaction::{
-    STREAMS, copy_store, expected_counts, prepare_replay, replay_from_start, replay_until,
-    timed_compact, timed_open, write_store,
+    STREAMS, expected_counts, prepare_replay, replay_from_start, replay_until, timed_compact,
+    timed_open, write_store,
 };
 use annal_benches::journal::{stream_name, task};
 use annal_benches::{scratch_dir, settle};
@@ -35,7 +35,7 @@ const COMPACT_EVERY: u64 = 1_000;
 
 fn open(c: &mut Criterion) {
     let without = write_store(OPEN_EVENTS, None, 1).expect("store");
-    let with = copy_store(&without).expect("copy of the store");
+    let with = write_store(OPEN_EVENTS, None, 1).expect("store");
     timed_compact(&with, 1).expect("final compaction");
     settle();
     let mut group = c.benchmark_group("open");

@@ -139,37 +139,6 @@ pub fn write_store(events: u64, compact_every: Option<u64>, keep: usize) -> Benc
     Ok(Store { events, written, compactions, path, _dir: dir })
 }
 
-/// A byte-for-byte copy of `store` in a new scratch directory (segments, snapshots, MANIFEST).
-///
-/// # Errors
-/// I/O errors.
-pub fn copy_store(store: &Store) -> BenchResult<Store> {
-    let dir = scratch_dir()?;
-    let path = dir.path().join(STORE_DIR);
-    copy_tree(&store.path, &path)?;
-    Ok(Store {
-        events: store.events,
-        written: store.written,
-        compactions: store.compactions.clone(),
-        path,
-        _dir: dir,
-    })
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(to)?;
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
 /// What a store holds on disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Shape {
@@ -177,6 +146,8 @@ pub struct Shape {
     pub segments: usize,
     /// Records in the active segment.
     pub active_records: u64,
+    /// Records in the first segment (sealed or active).
+    pub first_segment_records: u64,
     /// First sequence number the log holds.
     pub first_seq: u64,
     /// Sum of the segment files' lengths (the active one is preallocated).
@@ -202,6 +173,9 @@ pub fn shape(journal: &Journal, dir: &Path) -> BenchResult<Shape> {
     Ok(Shape {
         segments: segments.len(),
         active_records: (active.last_seq + 1).saturating_sub(active.first_seq),
+        first_segment_records: segments
+            .first()
+            .map_or(0, |s| (s.last_seq + 1).saturating_sub(s.first_seq)),
         first_seq: journal.log().first_seq(),
         segment_bytes,
         snapshot_bytes,
@@ -473,7 +447,7 @@ mod tests {
     #[test]
     fn small_workloads_verify() -> BenchResult<()> {
         let store = write_store(3_000, None, 1)?;
-        let with = copy_store(&store)?;
+        let with = write_store(3_000, None, 1)?;
         assert_eq!(timed_open(&store)?.shape.snapshots, 0);
         let compacted = timed_compact(&with, 1)?;
         assert_eq!(compacted.report.seq, 3_000);

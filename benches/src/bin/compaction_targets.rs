@@ -8,10 +8,12 @@
 //! | `journal.compact()` of a 1M-event store with `keep_snapshots(1)` | - | none: seconds, snapshot bytes written, segments removed, bytes reclaimed |
 //!
 //! Stores are task events (150 B of MessagePack data each) over 1,000 streams, one event per
-//! append, written with `Durability::Manual` and one sync; a store "with a final snapshot" is a
-//! copy of the store without, compacted with `keep_snapshots(1)`. Opens alternate between the
-//! two stores, after one warm-up open of each that is not counted; figures are medians of
-//! `--rounds` opens (default 5). With the page cache dropped (`sync; echo 3 >
+//! append, written with `Durability::Manual` and one sync; a store "with a final snapshot" holds
+//! the same events, written again, then compacted with `keep_snapshots(1)`. Opens alternate
+//! between the two stores, after one warm-up open of each that is not counted; figures are
+//! medians of `--rounds` opens (default 5). One more store, not judged, holds 4 full segments
+//! and as many events again as the smallest store, so that its active segment is the smallest
+//! store's. With the page cache dropped (`sync; echo 3 >
 //! /proc/sys/vm/drop_caches`, which needs root) each store is also opened 3 times cold
 //! (`--no-cold` skips this). The replays are measured 3 times per point per round and each
 //! round in another order; figures are medians of the rounds' medians. Compaction runs on a new
@@ -24,8 +26,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use annal_benches::compaction::{
-    CompactRun, OpenRun, ReplayStore, STREAMS, Store, available_bytes, copy_store, drop_caches,
-    prepare_replay, replay_from_start, replay_until, timed_compact, timed_open, write_store,
+    CompactRun, OpenRun, ReplayStore, STREAMS, Store, available_bytes, drop_caches, prepare_replay,
+    replay_from_start, replay_until, timed_compact, timed_open, write_store,
 };
 use annal_benches::journal::{DATA_BYTES, EVENT_PAYLOAD_BYTES};
 use annal_benches::{BenchResult, median, per_sec, scratch_root, settle};
@@ -53,6 +55,8 @@ const REPLAY_TARGET: f64 = 2.0;
 const REPLAY_KEEP: usize = 20;
 /// Bytes a segment file takes per event (239 B framed) with room for index blocks, rounded up.
 const SEGMENT_BYTES_PER_EVENT: u64 = 250;
+/// Full segments of the store whose active segment is the smallest store's.
+const DIAGNOSTIC_SEGMENTS: u64 = 4;
 /// Room left free on the scratch file system besides the stores.
 const SPARE_BYTES: u64 = 2 << 30;
 
@@ -164,6 +168,8 @@ fn flushes(values: impl IntoIterator<Item = Option<u64>>) -> String {
 #[derive(Debug)]
 struct OpenSize {
     events: u64,
+    /// Not judged: a store whose active segment holds as many records as the smallest store.
+    diagnostic: Option<String>,
     written: Duration,
     /// Compacting the copy that becomes the store with a final snapshot.
     compact: CompactRun,
@@ -181,7 +187,12 @@ struct OpenSeries {
     cold_skipped: Option<String>,
 }
 
-fn open_size(config: &Config, events: u64, series: &mut OpenSeries) -> BenchResult<()> {
+fn open_size(
+    config: &Config,
+    events: u64,
+    diagnostic: Option<String>,
+    series: &mut OpenSeries,
+) -> BenchResult<()> {
     let need = 2 * events * SEGMENT_BYTES_PER_EVENT + SPARE_BYTES;
     let root = scratch_root();
     if let Some(avail) = available_bytes(&root)
@@ -200,15 +211,16 @@ fn open_size(config: &Config, events: u64, series: &mut OpenSeries) -> BenchResu
     eprintln!("open: writing {} events", thousands(events));
     let without = write_store(events, None, 1)?;
     eprintln!(
-        "open: written in {:.2} s ({:.0} events/s); copying and compacting the copy",
+        "open: written in {:.2} s ({:.0} events/s); writing them again and compacting that store",
         without.written.as_secs_f64(),
         per_sec(events, without.written)
     );
-    let with = copy_store(&without)?;
+    let with = write_store(events, None, 1)?;
     let compact = timed_compact(&with, 1)?;
     settle();
     let mut size = OpenSize {
         events,
+        diagnostic,
         written: without.written,
         compact,
         without: Vec::new(),
@@ -268,9 +280,34 @@ fn run_open(config: &Config) -> BenchResult<OpenSeries> {
         series.cold_skipped = Some("--no-cold".into());
     }
     for &events in &config.open_sizes {
-        open_size(config, events, &mut series)?;
+        open_size(config, events, None, &mut series)?;
+    }
+    // A store of several full segments plus as many records as the smallest store: its active
+    // segment, all that an open with a final snapshot reads, is the smallest store's.
+    let smallest = config.open_sizes.first().copied();
+    let per_segment = series
+        .sizes
+        .iter()
+        .map(|s| &s.without[0].shape)
+        .find(|shape| shape.segments > 1)
+        .map(|shape| shape.first_segment_records);
+    if let (Some(smallest), Some(per_segment)) = (smallest, per_segment) {
+        let full = DIAGNOSTIC_SEGMENTS;
+        let why = format!(
+            "{full} full segments of {} + {}, not judged",
+            thousands(per_segment),
+            thousands(smallest)
+        );
+        open_size(config, full * per_segment + smallest, Some(why), &mut series)?;
     }
     Ok(series)
+}
+
+fn events_cell(s: &OpenSize) -> String {
+    match &s.diagnostic {
+        Some(why) => format!("{} ({why})", thousands(s.events)),
+        None => thousands(s.events),
+    }
 }
 
 /// Ratios of each size's with-snapshot warm open to the smallest size's.
@@ -305,7 +342,7 @@ fn print_open(config: &Config, series: &OpenSeries) -> Option<(String, bool)> {
         };
         println!(
             "| {} | {} / {} | {} | {} | {} | {:.1}x | **{ratio:.2}x** | {}; {} |",
-            thousands(s.events),
+            events_cell(s),
             shape_without.segments,
             shape_with.segments,
             thousands(shape_with.active_records),
@@ -336,7 +373,7 @@ fn print_open(config: &Config, series: &OpenSeries) -> Option<(String, bool)> {
                 };
                 println!(
                     "| {} | {} | {} | {:.1}x | {}; {} |",
-                    thousands(s.events),
+                    events_cell(s),
                     secs(without),
                     secs(with),
                     without / with,
@@ -350,14 +387,15 @@ fn print_open(config: &Config, series: &OpenSeries) -> Option<(String, bool)> {
     println!(
         "| events | store written in | without snapshot: segment bytes | final `compact()` \
          (`keep_snapshots(1)`) | snapshot bytes written | segments removed | bytes reclaimed | \
-         with snapshot: segment bytes | disk flushes: compact; each warm open without; with |"
+         with snapshot: segment bytes | disk flushes (any process): compact; least of the warm \
+         opens without; with |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for s in &series.sizes {
         let c = &s.compact;
         println!(
             "| {} | {:.2} s ({} events/s) | {} | {} | {} B | {} | {} B ({}) | {} | {}; {}; {} |",
-            thousands(s.events),
+            events_cell(s),
             s.written.as_secs_f64(),
             thousands_f(per_sec(s.events, s.written)),
             mib(c.before.segment_bytes),
@@ -368,16 +406,23 @@ fn print_open(config: &Config, series: &OpenSeries) -> Option<(String, bool)> {
             mib(c.report.bytes_reclaimed),
             mib(c.after.segment_bytes),
             flushes([c.flushes]),
-            flushes(s.without.iter().map(|r| r.flushes)),
-            flushes(s.with.iter().map(|r| r.flushes)),
+            flushes([s.without.iter().filter_map(|r| r.flushes).min()]),
+            flushes([s.with.iter().filter_map(|r| r.flushes).min()]),
         );
     }
     println!();
     for (events, why) in &series.skipped {
         println!("- {} events: not measured, {why}", thousands(*events));
     }
-    let worst = ratios.iter().map(|(_, r)| *r).fold(0.0, f64::max);
-    let largest = ratios.last().map_or(0, |(e, _)| *e);
+    let judged: Vec<(u64, f64)> = series
+        .sizes
+        .iter()
+        .zip(&ratios)
+        .filter(|(s, _)| s.diagnostic.is_none())
+        .map(|(_, r)| *r)
+        .collect();
+    let worst = judged.iter().map(|(_, r)| *r).fold(0.0, f64::max);
+    let largest = judged.last().map_or(0, |(e, _)| *e);
     Some((
         format!(
             "open with a final snapshot flat in log size: every store ({} to {} events) within \

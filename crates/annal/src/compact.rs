@@ -127,6 +127,9 @@ pub(crate) fn load_snapshots(
     live: &mut LiveSet,
 ) -> Result<()> {
     let last = log.last_seq();
+    // Projections snapshotted together share their sequence number: one chain lookup each.
+    let mut chains: std::collections::BTreeMap<u64, annal_wal::ChainValue> =
+        std::collections::BTreeMap::new();
     if let Some(beyond) =
         manifest.and_then(|m| m.snapshots.iter().map(|s| s.seq).max()).filter(|&s| s > last)
     {
@@ -145,7 +148,10 @@ pub(crate) fn load_snapshots(
         match newest_usable(manifest, log, name, schema, last) {
             Some(r) => {
                 let snap = read_snapshot(storage, dir, r)?;
-                let chain = log.chain_at(r.seq)?;
+                let chain = match chains.get(&r.seq) {
+                    Some(chain) => *chain,
+                    None => *chains.entry(r.seq).or_insert(log.chain_at(r.seq)?),
+                };
                 if chain != snap.chain {
                     return Err(Error::Compactor(annal_compactor::Error::Corrupt {
                         file: snapshot_path(dir, name, r.seq),

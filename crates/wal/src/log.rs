@@ -424,6 +424,10 @@ impl Log {
     pub fn chain_at(&self, seq: u64) -> Result<ChainValue> {
         let (start, visible, (mut at, mut chain)) = {
             let st = self.shared.state.lock();
+            // The head is kept current: no read (the common case of a snapshot at the end).
+            if seq == st.visible_seq && st.visible_seq + 1 == st.next_seq {
+                return Ok(st.chain);
+            }
             let i = st.sealed.partition_point(|s| s.last_seq < seq);
             let base = match st.sealed.get(i) {
                 Some(s) if s.last_seq == seq => (seq, s.chain_after),
