@@ -430,8 +430,9 @@ fn locate_dir(storage: &dyn Storage, wal_dir: &Path, seq: u64) -> Result<Option<
         }
     }
     if let Err(e) = SegmentHeader::decode(&header[..got]) {
+        // Being created: the header is the first thing written, so nothing is there yet. Any
+        // other bad header is damage (after a crash, the writer's recovery repairs it).
         if header[..got].iter().all(|&b| b == 0) {
-            // Being created: nothing written yet.
             return Ok(None);
         }
         return Err(Error::corrupt(&path, 0, first_seq, format!("segment header: {e}")));

@@ -490,29 +490,39 @@ impl Ctx<'_> {
         let scan = match scan_segment(&bytes, first_seq, ScanOptions { chain: true, prev_ts }) {
             Ok(scan) => scan,
             Err(header_error) => {
-                let body_empty =
+                // The header is made durable before any frame is written to the segment: a bad
+                // header with no checksummed frame after it is a creation a crash interrupted
+                // (its unsynced page may hold zeros or garbage), not damaged data.
+                // Garbage rather than zeros is only plausible for a segment a roll was creating
+                // (a sealed segment precedes it); a lone segment full of garbage is damage.
+                let zeros =
                     bytes.get(SEGMENT_HEADER_BYTES..).is_none_or(|b| b.iter().all(|&x| x == 0));
-                if body_empty && let Some(chain) = expected_chain {
-                    {
-                        // A crash interrupted the creation of this segment: nothing was ever
-                        // written to it, so it is made again.
-                        drop(file);
-                        let header = SegmentHeader { first_seq, chain_before: chain }.encode();
-                        let tmp = path.with_extension("seg.tmp");
-                        let file =
-                            create_segment_on(storage, self.wal_dir, &tmp, &header, self.options)?;
-                        storage.rename(&tmp, path).map_err(io_err("rename", &tmp))?;
-                        storage
-                            .sync_dir(self.wal_dir)
-                            .map_err(io_err("fsync directory", self.wal_dir))?;
-                        self.report.recreated_segment = Some(path.to_path_buf());
-                        return Ok((
-                            ActiveSeg::new(first_seq, path.to_path_buf(), chain),
-                            file,
-                            prev_ts,
-                            chain,
-                        ));
+                let never_written =
+                    !crate::scan::has_valid_frame(&bytes, 0) && (zeros || prev.is_some());
+                if never_written && let Some(chain) = expected_chain {
+                    drop(file);
+                    if bytes.iter().any(|&b| b != 0) {
+                        let note = format!(
+                            "segment whose creation a crash interrupted: {}",
+                            header_error.0
+                        );
+                        self.quarantine_bytes(path, 0, &bytes, &note)?;
                     }
+                    let header = SegmentHeader { first_seq, chain_before: chain }.encode();
+                    let tmp = path.with_extension("seg.tmp");
+                    let file =
+                        create_segment_on(storage, self.wal_dir, &tmp, &header, self.options)?;
+                    storage.rename(&tmp, path).map_err(io_err("rename", &tmp))?;
+                    storage
+                        .sync_dir(self.wal_dir)
+                        .map_err(io_err("fsync directory", self.wal_dir))?;
+                    self.report.recreated_segment = Some(path.to_path_buf());
+                    return Ok((
+                        ActiveSeg::new(first_seq, path.to_path_buf(), chain),
+                        file,
+                        prev_ts,
+                        chain,
+                    ));
                 }
                 let reason = format!("segment header: {}", header_error.0);
                 if self.options.recovery != RecoveryMode::TruncateAtCorruption {

@@ -248,6 +248,26 @@ pub fn check_whole_frame(
     Ok(())
 }
 
+/// Whether any complete, checksummed frame (with a plausible watermark) starts at or after
+/// `from`: what tells damaged data from a never-written tail.
+#[must_use]
+pub fn has_valid_frame(bytes: &[u8], from: usize) -> bool {
+    let mut pos = from;
+    while let Some(found) = find_magic(bytes, pos) {
+        if let Ok(fh) = format::decode_frame_header(&bytes[found..]) {
+            let len = fh.frame_len();
+            if (bytes.len() - found) as u64 >= len && fh.synced_through <= found as u64 {
+                let end = found + usize::try_from(len).expect("frame length fits usize");
+                if format::check_frame(&fh, &bytes[found..end]).is_ok() {
+                    return true;
+                }
+            }
+        }
+        pos = found + 1;
+    }
+    false
+}
+
 fn find_magic(bytes: &[u8], from: usize) -> Option<usize> {
     if from >= bytes.len() {
         return None;

@@ -474,3 +474,40 @@ fn repeated_repairs_never_overwrite_quarantined_bytes() {
     assert_ne!(saved[0].0, saved[1].0, "a second repair gets a new name");
     assert_eq!(sim.file_bytes(&saved[0].0).expect("first still there"), saved[0].1);
 }
+
+/// A crash in the middle of a roll can leave the new segment's unsynced page torn with garbage:
+/// no frame was ever written to it, so recovery rebuilds it (keeping the bytes). A lone segment
+/// full of garbage, with no sealed segment before it, is damage, never rebuilt.
+#[test]
+fn a_garbage_new_segment_is_rebuilt_but_a_lone_garbage_segment_is_corruption() {
+    let sim = SimStorage::new(21);
+    let options = small(Durability::Sync);
+    let log = open(&sim, options.clone()).expect("open");
+    for i in 0..40 {
+        log.append(&payload(i, 200)).expect("append");
+    }
+    let segments = log.segments();
+    let sealed_last = segments[segments.len() - 2].last_seq;
+    let active = segments.last().expect("active").path.clone();
+    drop(log);
+    let garbage: Vec<u8> =
+        (0..4096u32).map(|i| u8::try_from((i * 7919 + 13) % 251).expect("byte")).collect();
+    sim.write_file_durably(&active, &garbage).expect("write");
+    let log = open(&sim, options.clone()).expect("rebuilt");
+    assert_eq!(log.recovery_report().recreated_segment.as_deref(), Some(active.as_path()));
+    assert_eq!(log.last_seq(), sealed_last);
+    let kept = &log.recovery_report().quarantined;
+    assert_eq!(kept.len(), 1, "the garbage is kept");
+    assert_eq!(sim.file_bytes(&kept[0]).expect("bytes"), garbage);
+    log.append(b"after").expect("appendable");
+    drop(log);
+
+    let lone = SimStorage::new(22);
+    let log = open(&lone, options.clone()).expect("open");
+    log.append(b"the only event").expect("append");
+    let only = log.segments()[0].path.clone();
+    drop(log);
+    lone.write_file_durably(&only, &garbage).expect("write");
+    let err = open(&lone, options).expect_err("a lone garbage segment is corruption");
+    assert!(err.is_integrity(), "{err}");
+}
