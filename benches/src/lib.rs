@@ -19,6 +19,7 @@ use tempfile::TempDir;
 
 pub mod compaction;
 pub mod journal;
+pub mod table;
 
 /// Payload size of every record.
 pub const PAYLOAD_BYTES: usize = 100;

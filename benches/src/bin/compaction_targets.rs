@@ -30,6 +30,7 @@ use annal_benches::compaction::{
     replay_from_start, replay_until, timed_compact, timed_open, write_store,
 };
 use annal_benches::journal::{DATA_BYTES, EVENT_PAYLOAD_BYTES};
+use annal_benches::table::{list, thousands as thousands_f};
 use annal_benches::{BenchResult, median, per_sec, scratch_root, settle};
 
 const USAGE: &str = "usage: compaction_targets [--quick] [--rounds N] [--only open|replay|compact]
@@ -117,20 +118,6 @@ impl Config {
 
 // ---- formatting ----------------------------------------------------------------------------
 
-/// `n` rounded to a whole number, with thousands separators.
-fn thousands_f(n: f64) -> String {
-    let digits = format!("{n:.0}");
-    let (sign, digits) = digits.strip_prefix('-').map_or(("", digits.as_str()), |d| ("-", d));
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    format!("{sign}{out}")
-}
-
 /// `n` with thousands separators.
 fn thousands(n: u64) -> String {
     thousands_f(n as f64)
@@ -148,10 +135,6 @@ fn secs(d: f64) -> String {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
-}
-
-fn list(values: impl IntoIterator<Item = String>) -> String {
-    values.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 fn median_secs(runs: impl IntoIterator<Item = Duration>) -> f64 {

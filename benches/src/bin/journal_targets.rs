@@ -21,6 +21,7 @@ use annal_benches::journal::{
     AppendLoad, AppendPair, AppendRun, DATA_BYTES, EVENT_PAYLOAD_BYTES, FoldData, FoldPass,
     fold_pass, interleaved_appends, prepare_fold,
 };
+use annal_benches::table::{list, micros, thousands};
 use annal_benches::{BenchResult, in_scratch, median, per_sec, percentiles, scratch_root};
 
 const USAGE: &str = "usage: journal_targets [--quick] [--rounds N] [--only fold|append1|append16]
@@ -212,30 +213,8 @@ fn run(config: &Config, w: Workload) -> BenchResult<Series> {
     Ok(series)
 }
 
-/// `n` rounded to a whole number, with thousands separators.
-fn thousands(n: f64) -> String {
-    let digits = format!("{n:.0}");
-    let (sign, digits) = digits.strip_prefix('-').map_or(("", digits.as_str()), |d| ("-", d));
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    format!("{sign}{out}")
-}
-
 fn writers(threads: usize) -> String {
     if threads == 1 { "1 writer".to_string() } else { format!("{threads} writers") }
-}
-
-fn micros(d: Duration) -> String {
-    format!("{:.0} µs", d.as_secs_f64() * 1e6)
-}
-
-fn list(values: impl IntoIterator<Item = String>) -> String {
-    values.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 /// The description, figures and target of a workload's row; whether the target is met.

@@ -16,6 +16,7 @@
 //! count of completed cache flushes. `--quick` divides every count by 10; `--only` runs one
 //! workload. Exits 0 if every target run is met, 1 if one is missed, 2 on an error.
 
+use annal_benches::table::{micros, thousands};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -271,26 +272,8 @@ fn run(config: &Config, w: Workload) -> BenchResult<Series> {
     Ok(series)
 }
 
-/// `n` rounded to a whole number, with thousands separators.
-fn thousands(n: f64) -> String {
-    let digits = format!("{n:.0}");
-    let (sign, digits) = digits.strip_prefix('-').map_or(("", digits.as_str()), |d| ("-", d));
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    format!("{sign}{out}")
-}
-
 fn mib_per_sec(bytes_per_sec: f64) -> String {
     format!("{:.0} MiB/s", bytes_per_sec / (1024.0 * 1024.0))
-}
-
-fn micros(d: Duration) -> String {
-    format!("{:.0} µs", d.as_secs_f64() * 1e6)
 }
 
 /// The description, figures and target of a workload's row.
