@@ -96,13 +96,31 @@ pub fn export(
     } else {
         annal_wal::Reader::open(storage, dir, start)?
     };
+    // A file export is written beside its target under a temporary name and renamed over it
+    // only once complete and synced: a failed export leaves no partial file, and an earlier
+    // export at that path stays whole. The temporary file is private (0600), like the store.
+    // A path that exists and is not a regular file (`/dev/null`, a pipe) is written in place.
+    let mut staged = None;
     let sink: Box<dyn Write> = match out_path {
+        Some(p) if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) => Box::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .with_context(|| format!("open {}", p.display()))?,
+        ),
         Some(p) => {
-            // The export holds every event: private, like the store (0600).
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            Box::new(opts.open(p).with_context(|| format!("create {}", p.display()))?)
+            let parent = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            let file = tempfile::Builder::new()
+                .prefix(".annal-export-")
+                .tempfile_in(parent)
+                .with_context(|| format!("create a temporary file in {}", parent.display()))?;
+            let writer =
+                file.reopen().with_context(|| format!("open {}", file.path().display()))?;
+            staged = Some(file);
+            Box::new(writer)
         }
         None => Box::new(std::io::stdout().lock()),
     };
@@ -163,6 +181,16 @@ pub fn export(
     match &mut output {
         Output::Csv(w) => w.flush()?,
         Output::Json(sink) => sink.flush()?,
+    }
+    drop(output);
+    if let (Some(file), Some(p)) = (staged, out_path) {
+        file.as_file().sync_all().with_context(|| format!("sync {}", file.path().display()))?;
+        file.persist(p).with_context(|| format!("rename the export to {}", p.display()))?;
+        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(parent)
+                .and_then(|d| d.sync_all())
+                .with_context(|| format!("sync directory {}", parent.display()))?;
+        }
     }
     bar.finish_and_clear();
     eprintln!("exported {count} records; chain head: {}", to_hex(&chain));

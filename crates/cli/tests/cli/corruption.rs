@@ -268,3 +268,25 @@ fn a_damaged_snapshot_fails_verify() {
     run.code(3);
     assert!(run.one_error_line().contains(&file_name(&snapshot)), "{}", run.stderr);
 }
+
+#[test]
+fn a_failed_export_leaves_no_partial_file_and_keeps_an_earlier_export() {
+    let sc = store();
+    let out = sc.path("audit.jsonl");
+    let out_arg = out.to_str().expect("utf-8");
+    sc.run("export", &["--out", out_arg]).ok();
+    let earlier = std::fs::read(&out).expect("the first export");
+    assert_eq!(earlier.iter().filter(|&&b| b == b'\n').count(), 60);
+
+    flip_a_bit(&sc);
+    let run = sc.run("export", &["--out", out_arg]);
+    run.code(3);
+    assert_eq!(std::fs::read(&out).expect("the earlier export"), earlier, "export changed");
+    let fresh = sc.path("fresh.jsonl");
+    sc.run("export", &["--out", fresh.to_str().expect("utf-8")]).code(3);
+    assert!(!fresh.exists(), "a failed export left {}", fresh.display());
+    let parent = out.parent().expect("a directory");
+    let leftovers: Vec<String> =
+        file_names(parent).into_iter().filter(|n| n.starts_with(".annal-export-")).collect();
+    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+}
