@@ -12,7 +12,7 @@ use annal_projection::replay::Until;
 use annal_projection::{Projection, RawEvent, StreamIndex};
 use annal_wal::storage::{OsStorage, Storage};
 use annal_wal::{Durability, Log, RecoveryMode, RecoveryReport};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::event::{Appended, Expect, NewEvent, TypedEvent};
@@ -462,7 +462,12 @@ impl Journal {
             inner.write.lock().poisoned = Some(e.to_string());
             return Err(e.into());
         }
-        self.catch_up();
+        // Folding is left to whoever is folding already: the 16 appenders a commit releases
+        // do not queue up one by one for the projections' lock. Reads fold what is left
+        // (`state_at` waits for the lock), so they still see every acknowledged append.
+        if let Some(live) = inner.live.try_lock() {
+            self.fold_queued(live);
+        }
         let mut next = appended.first;
         Ok(results
             .into_iter()
@@ -476,8 +481,12 @@ impl Journal {
 
     /// Folds every acknowledged, queued append into the live projections, in sequence order.
     fn catch_up(&self) {
+        self.fold_queued(self.inner.live.lock());
+    }
+
+    /// [`Journal::catch_up`], given the projections' lock.
+    fn fold_queued(&self, mut live: MutexGuard<'_, LiveSet>) {
         let inner = &*self.inner;
-        let mut live = inner.live.lock();
         let visible = inner.log.last_seq();
         loop {
             let next = {

@@ -240,6 +240,9 @@ pub(crate) struct Shared {
     pub report: RecoveryReport,
     pub lock: Mutex<Option<Box<dyn LockGuard>>>,
     pub closed: AtomicBool,
+    /// A copy of `State::visible_seq`, stored under the state lock whenever it advances, so
+    /// that [`Log::last_seq`] takes no lock.
+    pub visible: AtomicU64,
     pub stats: Counters,
 }
 
@@ -359,6 +362,7 @@ impl Log {
             report: recovered.report,
             lock: Mutex::new(Some(guard)),
             closed: AtomicBool::new(false),
+            visible: AtomicU64::new(last),
             stats: Counters::default(),
             options,
         });
@@ -395,7 +399,7 @@ impl Log {
     /// Last acknowledged sequence number (0 for an empty log).
     #[must_use]
     pub fn last_seq(&self) -> u64 {
-        self.shared.state.lock().visible_seq
+        self.shared.visible.load(Ordering::Acquire)
     }
 
     /// Last sequence number covered by an fdatasync.

@@ -121,6 +121,7 @@ impl Log {
                 lead(shared, &mut st, false)?;
             }
             st.visible_seq = st.visible_seq.max(appended.last);
+            shared.visible.store(st.visible_seq, Ordering::Release);
             drop(st);
             shared.cond.notify_all();
         }
@@ -414,6 +415,7 @@ fn lead(shared: &Shared, st: &mut MutexGuard<'_, State>, sync: bool) -> Result<(
             }
             if shared.options.durability == Durability::Sync {
                 st.visible_seq = st.durable_seq;
+                shared.visible.store(st.visible_seq, Ordering::Release);
             }
             Ok(())
         }
