@@ -195,8 +195,6 @@ pub(crate) struct State {
     pub leader: bool,
     /// Set by the first failed write or fsync; never cleared.
     pub poisoned: Option<String>,
-    /// Group commit: threads waiting for durability right now.
-    pub waiting: u64,
     /// Group commit: appends queued since the last leader took the queue.
     pub pending_appends: u64,
     /// Group commit: how many appenders were in flight when the last commit ended; the next
@@ -243,6 +241,14 @@ pub(crate) struct Shared {
     /// A copy of `State::visible_seq`, stored under the state lock whenever it advances, so
     /// that [`Log::last_seq`] takes no lock.
     pub visible: AtomicU64,
+    /// A copy of `State::durable_seq`, stored under the state lock whenever it advances.
+    pub durable: AtomicU64,
+    /// Group commit: threads waiting for durability right now.
+    pub waiting: AtomicU64,
+    /// Times a leader stepped down; bumped under the state lock.
+    pub commits: AtomicU64,
+    /// Threads parked in `wait_durable` until the next leader steps down.
+    pub parked: Mutex<Vec<std::thread::Thread>>,
     pub stats: Counters,
 }
 
@@ -340,7 +346,6 @@ impl Log {
             visible_seq: last,
             leader: false,
             poisoned: None,
-            waiting: 0,
             pending_appends: 0,
             group_target: 1,
             gathering: false,
@@ -363,6 +368,10 @@ impl Log {
             lock: Mutex::new(Some(guard)),
             closed: AtomicBool::new(false),
             visible: AtomicU64::new(last),
+            durable: AtomicU64::new(last),
+            waiting: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            parked: Mutex::new(Vec::new()),
             stats: Counters::default(),
             options,
         });

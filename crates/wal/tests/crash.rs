@@ -400,6 +400,62 @@ fn injected_eio_and_enospc_poison_and_acknowledge_nothing_unsynced() {
     }
 }
 
+/// Concurrent appenders wait for a leader's commit parked outside the state lock; when that
+/// commit's write or fdatasync fails, every one of them must wake and fail (none hangs, none is
+/// acknowledged), and every record acknowledged before survives a power cut.
+#[test]
+fn concurrent_appenders_parked_on_a_failing_commit_all_fail_and_nothing_unsynced_is_acknowledged() {
+    const THREADS: usize = 8;
+    const APPENDS: usize = 30;
+    let options = small(Durability::Sync);
+    for op in [FaultOp::Write, FaultOp::Sync] {
+        for nth in [1, 3, 10, 40] {
+            let sim = SimStorage::new(nth);
+            let log = Arc::new(open(&sim, options.clone()).expect("open"));
+            sim.inject(Fault { op, nth, kind: FaultKind::Eio });
+            let results: Vec<Vec<(Vec<u8>, bool)>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..THREADS)
+                    .map(|t| {
+                        let log = Arc::clone(&log);
+                        s.spawn(move || {
+                            (0..APPENDS)
+                                .map(|i| {
+                                    let p = payload(t * 1000 + i, 300);
+                                    let ok = log.append(&p).is_ok();
+                                    (p, ok)
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("appender")).collect()
+            });
+            let what = format!("{op:?} #{nth}");
+            for per_thread in &results {
+                // Once a thread saw a failure, the log stays poisoned for it.
+                let first_err = per_thread.iter().position(|(_, ok)| !ok);
+                if let Some(at) = first_err {
+                    assert!(
+                        per_thread[at..].iter().all(|(_, ok)| !ok),
+                        "{what}: ok after an error"
+                    );
+                }
+            }
+            assert!(results.iter().flatten().any(|(_, ok)| !ok), "{what}: the fault fired");
+            assert!(matches!(log.sync(), Err(Error::Poisoned { .. })), "{what}: still poisoned");
+            drop(log);
+            sim.crash(CrashMode::DropUnsynced);
+            let log = open(&sim, options.clone()).expect("reopen");
+            let got: std::collections::HashSet<Vec<u8>> =
+                log.read_from(1).map(|r| r.expect("read").payload.to_vec()).collect();
+            for (p, _) in results.iter().flatten().filter(|(_, ok)| *ok) {
+                assert!(got.contains(p), "{what}: an acknowledged record was lost");
+            }
+            log.append(b"after").expect("appendable after reopen");
+        }
+    }
+}
+
 /// A failed fdatasync may leave pages that the page cache serves but the disk never got. A
 /// reopen in the same boot must not let later frames vouch for them.
 #[test]
