@@ -17,8 +17,12 @@ use annal_wal::format::{FRAME_HEADER_BYTES, RECORD_HEADER_BYTES};
 use annal_wal::{Durability, Log, Options};
 use tempfile::TempDir;
 
+pub mod chart;
 pub mod compaction;
+pub mod compare;
+pub mod engines;
 pub mod journal;
+pub mod scaling;
 pub mod table;
 
 /// Payload size of every record.
