@@ -243,6 +243,10 @@ pub(crate) struct Shared {
     pub visible: AtomicU64,
     /// A copy of `State::durable_seq`, stored under the state lock whenever it advances.
     pub durable: AtomicU64,
+    /// A copy of `State::written_seq`, stored under the state lock whenever it advances.
+    pub written: AtomicU64,
+    /// A copy of `State::start_seq`, stored under the state lock whenever it changes.
+    pub start: AtomicU64,
     /// Group commit: threads waiting for durability right now.
     pub waiting: AtomicU64,
     /// Times a leader stepped down; bumped under the state lock.
@@ -332,6 +336,7 @@ impl Log {
         ensure_dir(storage.as_ref(), &wal_dir)?;
         let recovered = recovery::recover(storage.as_ref(), &dir, &wal_dir, &options)?;
         let last = recovered.next_seq - 1;
+        let recovered_start = recovered.start_seq;
         let state = State {
             next_seq: recovered.next_seq,
             start_seq: recovered.start_seq,
@@ -369,6 +374,8 @@ impl Log {
             closed: AtomicBool::new(false),
             visible: AtomicU64::new(last),
             durable: AtomicU64::new(last),
+            written: AtomicU64::new(last),
+            start: AtomicU64::new(recovered_start),
             waiting: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             parked: Mutex::new(Vec::new()),
@@ -544,6 +551,7 @@ impl Log {
                 debug_assert_eq!(first, Some(seg.first_seq), "segments are removed oldest first");
                 st.sealed.remove(0);
                 st.start_seq = st.sealed.first().map_or(st.active.first_seq, |s| s.first_seq);
+                self.shared.start.store(st.start_seq, Ordering::Release);
             }
             removed.push(seg.path.clone());
         }

@@ -76,7 +76,8 @@ enum Data {
 
 /// What reading at a cursor's offset found.
 enum Step {
-    Frame(Vec<Record>, u64),
+    /// A valid frame, whose records in the wanted range were queued; the offset past it.
+    Frame(u64),
     /// No frame here: the end of the segment, or (for the last segment) not yet written.
     End,
 }
@@ -188,6 +189,13 @@ impl Reader {
     fn bound(&mut self) -> Result<u64> {
         match &self.source {
             Source::Live(shared) => {
+                // Without the lock while nothing needs doing: the common case, read per record.
+                let visible = shared.visible.load(Ordering::Acquire);
+                let start = shared.start.load(Ordering::Acquire);
+                let written = shared.written.load(Ordering::Acquire);
+                if self.next >= start && (self.next > visible || self.next <= written) {
+                    return Ok(visible);
+                }
                 let (visible, written, start) = {
                     let st = shared.state.lock();
                     (st.visible_seq, st.written_seq, st.start_seq)
@@ -259,16 +267,13 @@ impl Iterator for Reader {
             }
             let live = matches!(self.source, Source::Live(_));
             let cursor = self.cursor.as_mut().expect("located above");
-            match read_step(cursor, self.next, live) {
-                Ok(Step::Frame(records, frame_end)) => {
+            match read_step(cursor, self.next..=bound, live, &mut self.buffered) {
+                Ok(Step::Frame(frame_end)) => {
                     cursor.offset = frame_end;
-                    for r in records {
-                        if r.seq >= self.next && r.seq <= bound {
-                            self.started = true;
-                            self.next = r.seq + 1;
-                            self.prev_ts = r.ts;
-                            self.buffered.push_back(r);
-                        }
+                    if let Some(last) = self.buffered.back() {
+                        self.started = true;
+                        self.next = last.seq + 1;
+                        self.prev_ts = last.ts;
                     }
                     if let Some(record) = self.buffered.pop_front() {
                         return Some(Ok(record));
@@ -527,24 +532,33 @@ fn open_active(
     })
 }
 
-/// Reads the frame at the cursor. `strict` readers (of a live log, below its acknowledged
-/// bound) report a bad frame as corruption; directory readers treat it as not yet written.
-fn read_step(cursor: &mut Cursor, next: u64, strict: bool) -> Result<Step> {
+/// Reads the frame at the cursor and queues its records within `wanted` on `out`. `strict`
+/// readers (of a live log, below its acknowledged bound) report a bad frame as corruption;
+/// directory readers treat it as not yet written. The frame is checked in place: the only
+/// copies of the data are the records' payloads, slices sharing the mapping or the window.
+fn read_step(
+    cursor: &mut Cursor,
+    wanted: std::ops::RangeInclusive<u64>,
+    strict: bool,
+    out: &mut VecDeque<Record>,
+) -> Result<Step> {
     let offset = cursor.offset;
     // The sequence number the frame here must hold: what errors name.
-    let next = cursor.expect.unwrap_or(next);
+    let next = cursor.expect.unwrap_or(*wanted.start());
     if cursor.end.is_some_and(|end| offset >= end) {
         return Ok(Step::End);
     }
+    let sealed = cursor.end.is_some();
+    let mapped = strict_mapped(cursor);
     // The frame header decides the frame's length; refresh a stale window once before deciding
     // that nothing is there.
     let mut refreshed = false;
-    let (fh, frame) = loop {
-        let head = window(cursor, offset, FRAME_HEADER_BYTES, refreshed)?;
-        let fh = match format::decode_frame_header(&head) {
+    let (fh, at) = loop {
+        let (data, at, got) = window(cursor, offset, FRAME_HEADER_BYTES, refreshed)?;
+        let fh = match format::decode_frame_header(&data[at..at + got]) {
             Ok(fh) => fh,
-            Err(DecodeError::Short | DecodeError::Magic) if refreshed || cursor.end.is_some() => {
-                if cursor.end.is_some() && strict_mapped(cursor) {
+            Err(DecodeError::Short | DecodeError::Magic) if refreshed || sealed => {
+                if sealed && mapped {
                     return Err(Error::corrupt(
                         &cursor.path,
                         offset,
@@ -558,7 +572,7 @@ fn read_step(cursor: &mut Cursor, next: u64, strict: bool) -> Result<Step> {
                 refreshed = true;
                 continue;
             }
-            Err(e) if strict || cursor.end.is_some() => {
+            Err(e) if strict || sealed => {
                 return Err(Error::corrupt(
                     &cursor.path,
                     offset,
@@ -573,10 +587,10 @@ fn read_step(cursor: &mut Cursor, next: u64, strict: bool) -> Result<Step> {
             Err(_) => return Ok(Step::End),
         };
         let len = usize::try_from(fh.frame_len()).expect("frame length fits usize");
-        let frame = window(cursor, offset, len, refreshed)?;
+        let (_, at, got) = window(cursor, offset, len, refreshed)?;
         let past_end = cursor.end.is_some_and(|end| offset + fh.frame_len() > end);
-        if frame.len() < len || past_end {
-            if cursor.end.is_some() {
+        if got < len || past_end {
+            if sealed {
                 return Err(Error::corrupt(
                     &cursor.path,
                     offset,
@@ -593,8 +607,9 @@ fn read_step(cursor: &mut Cursor, next: u64, strict: bool) -> Result<Step> {
             }
             return Ok(Step::End);
         }
-        break (fh, frame);
+        break (fh, at);
     };
+    let len = usize::try_from(fh.frame_len()).expect("frame length fits usize");
     // Right after a seek through the sparse index the first frame may start before `next`.
     let expect =
         cursor.expect.unwrap_or(if fh.first_seq <= next && fh.first_seq >= cursor.first_seq {
@@ -602,21 +617,33 @@ fn read_step(cursor: &mut Cursor, next: u64, strict: bool) -> Result<Step> {
         } else {
             next
         });
-    match check_whole_frame(&fh, &frame, offset, expect, cursor.prev_ts) {
-        Ok(()) => {
-            cursor.expect = Some(fh.last_seq() + 1);
-        }
-        Err(reason) if strict || cursor.end.is_some() => {
+    let data = match &cursor.data {
+        Data::Mapped(bytes) => bytes,
+        Data::File { window, .. } => window,
+    };
+    let frame = &data[at..at + len];
+    match check_whole_frame(&fh, frame, offset, expect, cursor.prev_ts) {
+        Ok(()) => {}
+        Err(reason) if strict || sealed => {
             return Err(Error::corrupt(&cursor.path, offset, next, reason));
         }
         Err(_) => return Ok(Step::End),
     }
-    let mut records = Vec::with_capacity(fh.count as usize);
-    for (i, (ts, range)) in format::frame_records(&frame, fh.count).enumerate() {
-        cursor.prev_ts = ts;
-        records.push(Record { seq: fh.first_seq + i as u64, ts, payload: frame.slice(range) });
+    let mut prev_ts = cursor.prev_ts;
+    for (i, (ts, range)) in format::frame_records(frame, fh.count).enumerate() {
+        prev_ts = ts;
+        let seq = fh.first_seq + i as u64;
+        if wanted.contains(&seq) {
+            out.push_back(Record {
+                seq,
+                ts,
+                payload: data.slice(at + range.start..at + range.end),
+            });
+        }
     }
-    Ok(Step::Frame(records, offset + fh.frame_len()))
+    cursor.prev_ts = prev_ts;
+    cursor.expect = Some(fh.last_seq() + 1);
+    Ok(Step::Frame(offset + fh.frame_len()))
 }
 
 /// Mapped (sealed) segments are immutable: a missing frame before `end` is corruption.
@@ -624,13 +651,20 @@ fn strict_mapped(cursor: &Cursor) -> bool {
     matches!(cursor.data, Data::Mapped(_))
 }
 
-/// `len` bytes at `offset` (fewer at the end of the file), from the mapping or the window.
-fn window(cursor: &mut Cursor, offset: u64, len: usize, refresh: bool) -> Result<Bytes> {
+/// Makes the cursor's data hold `len` bytes at `offset` (fewer at the end of the file): the
+/// mapping, or the window, read again when it does not cover them or `refresh` is set. Returns
+/// the data, where `offset` is in it and how many of the `len` bytes it has.
+fn window(
+    cursor: &mut Cursor,
+    offset: u64,
+    len: usize,
+    refresh: bool,
+) -> Result<(&Bytes, usize, usize)> {
     match &mut cursor.data {
         Data::Mapped(bytes) => {
             let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
             let end = start.saturating_add(len).min(bytes.len());
-            Ok(bytes.slice(start..end))
+            Ok((bytes, start, end - start))
         }
         Data::File { file, window, window_start } => {
             let inside = offset >= *window_start
@@ -654,7 +688,8 @@ fn window(cursor: &mut Cursor, offset: u64, len: usize, refresh: bool) -> Result
             }
             let start = usize::try_from(offset - *window_start).expect("offset inside the window");
             let end = (start + len).min(window.len());
-            Ok(window.slice(start.min(end)..end))
+            let start = start.min(end);
+            Ok((window, start, end - start))
         }
     }
 }

@@ -422,6 +422,7 @@ fn lead(shared: &Shared, st: &mut MutexGuard<'_, State>, sync: bool) -> Result<(
     let result = match outcome {
         Ok(done) => {
             st.written_seq = target;
+            shared.written.store(target, Ordering::Release);
             for sealed in &mut st.sealed {
                 if done.sealed_through >= sealed.first_seq {
                     sealed.on_disk = true;
