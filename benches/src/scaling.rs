@@ -11,16 +11,20 @@
 //!   [`write_store`], built with `Manual` durability and one sync) of 10 MB to 2 GB of log, each
 //!   opened without a snapshot, replayed whole with the [`Counts`] projection, compacted, and
 //!   opened again from the snapshot, page cache warm;
-//! - writers: durable appends of task events by 1 to 64 threads, each to its own stream.
+//! - writers: durable appends by 1 to 64 threads on annal and on its peers: the comparison
+//!   harness's many-writer workload ([`crate::compare`], 100-byte payloads by default) on every
+//!   engine of [`WritersPlan::engines`] (annal's `Journal`, annal-wal, SQLite, fjall, okaywal
+//!   and the raw `pwrite` + `fdatasync` baseline), some engines with fewer appends per run
+//!   ([`WritersPlan::caps`]).
 //!
 //! Every run happens in a new scratch directory and checks what it wrote outside the timed part
-//! (sequence numbers, payload sizes and the [`Counts`] state read back, the baselines' files),
-//! so that nothing is timed doing nothing. The results serialize to JSON, and [`Report::charts`]
-//! draws them.
+//! (sequence numbers, payload sizes and the [`Counts`] state read back, the baselines' files,
+//! every payload of the writers workload's stores), so that nothing is timed doing nothing. The
+//! results serialize to JSON, and [`Report::charts`] draws them.
 //!
 //! [`write_store`]: crate::compaction::write_store
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use annal::wal::format::{FRAME_HEADER_BYTES, RECORD_HEADER_BYTES};
 use annal::{Counts, CountsState, Journal, Until};
@@ -29,13 +33,16 @@ use serde::{Deserialize, Serialize};
 use crate::compaction::{
     OpenRun, available_bytes, expected_counts, open_counts, timed_compact, timed_open, write_store,
 };
-use crate::journal::{DATA_BYTES, EVENT_PAYLOAD_BYTES, task};
+use crate::compare::report::LatencyUs;
+use crate::compare::{DurableLoad, DurableSummary, durable_run, round_order};
+use crate::engines::{Engine, Payloads};
+use crate::journal::EVENT_PAYLOAD_BYTES;
 use crate::{BenchResult, check, in_scratch, scratch_root, settle};
 
 mod report;
 mod runs;
 
-pub use report::{Report, WRITERS_ANNAL_SERIES, writers_chart};
+pub use report::{Report, WRITERS_CHART_LEAVES_OUT, writers_charts, writers_series_name};
 use runs::median_of;
 pub use runs::{
     BLOB_EVENT_TYPE, Blob, Run, blob_body, bulk_appends, durable_appends, median_events_per_sec,
@@ -413,76 +420,169 @@ pub fn mb(bytes: u64) -> String {
 
 // ---- writers -------------------------------------------------------------------------------
 
-/// What the writers workload runs.
+/// Engines whose runs make fewer appends than [`WritersPlan::appends`], and how many at most.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendCap {
+    /// The engine.
+    pub engine: Engine,
+    /// Most appends of one run, spread over the threads (still at least
+    /// [`WritersPlan::per_writer_min`] per thread).
+    pub appends: u64,
+    /// Why its runs are smaller.
+    pub why: String,
+}
+
+/// What the writers workload runs: the comparison harness's many-writer workload
+/// ([`durable_run`]) on every engine at every number of threads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WritersPlan {
     /// Numbers of appending threads, smallest first.
     pub writers: Vec<usize>,
+    /// Engines, in the order of the table and of the first round.
+    pub engines: Vec<Engine>,
+    /// Bytes of every payload.
+    pub payload_bytes: usize,
     /// Durable appends per run, spread over the threads.
     pub appends: u64,
     /// Fewest appends of each thread.
     pub per_writer_min: u64,
-    /// Runs at every number of threads; figures are medians.
+    /// Engines whose runs make fewer appends.
+    pub caps: Vec<AppendCap>,
+    /// Runs of every engine at every number of threads; figures are medians.
     pub rounds: usize,
 }
 
 impl WritersPlan {
-    /// Appends of each of `writers` threads.
+    /// The cap of `engine`'s runs, if it has one.
     #[must_use]
-    pub fn per_writer(&self, writers: usize) -> u64 {
-        (self.appends / writers.max(1) as u64).max(self.per_writer_min).max(1)
+    pub fn cap(&self, engine: Engine) -> Option<&AppendCap> {
+        self.caps.iter().find(|c| c.engine == engine)
+    }
+
+    /// Appends of each of `writers` threads of `engine`: its runs' appends
+    /// ([`WritersPlan::appends`], or its cap if lower) shared out, at least
+    /// [`WritersPlan::per_writer_min`] and 1.
+    #[must_use]
+    pub fn per_writer(&self, engine: Engine, writers: usize) -> u64 {
+        let appends = self.cap(engine).map_or(self.appends, |c| c.appends.min(self.appends));
+        (appends / writers.max(1) as u64).max(self.per_writer_min).max(1)
     }
 }
 
-/// The runs at one number of writers.
+/// The runs of one engine at one number of writers, and their figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WritersPoint {
+pub struct WritersRow {
     /// Appending threads.
     pub writers: usize,
-    /// Durable appends of task events.
-    pub runs: Vec<Run>,
+    /// The engine.
+    pub engine: Engine,
+    /// Appends of each thread.
+    pub per_writer: u64,
+    /// Appends of each run (`writers * per_writer`).
+    pub appends: u64,
+    /// Whether the engine's runs were made smaller ([`WritersPlan::caps`]).
+    pub capped: bool,
+    /// Every run, in the order they ran.
+    pub runs: Vec<DurableSummary>,
+    /// Events per second, median of the runs.
+    pub events_per_sec: Option<f64>,
+    /// Latency of one append, over every append of every run.
+    pub latency_us: Option<LatencyUs>,
+    /// fdatasyncs the engine issued per append, median of the runs, where it counts them.
+    pub fdatasyncs_per_append: Option<f64>,
+    /// Cache flushes the disk completed per append (by any process), median of the runs, when
+    /// the disk reports them.
+    pub flushes_per_append: Option<f64>,
 }
 
-/// Durable appends of task events (the journal benchmarks' [`task`], [`DATA_BYTES`] of data,
-/// one per append, each thread to its own stream) by every number of threads of `plan`,
-/// `plan.rounds` times, each run on a new journal with [`Counts`] registered (see
-/// [`durable_appends`]). The rounds go through the numbers of threads in alternating order.
+impl WritersRow {
+    fn new(plan: &WritersPlan, writers: usize, engine: Engine) -> Self {
+        let per_writer = plan.per_writer(engine, writers);
+        Self {
+            writers,
+            engine,
+            per_writer,
+            appends: writers as u64 * per_writer,
+            capped: plan.cap(engine).is_some_and(|c| c.appends < plan.appends),
+            runs: Vec::new(),
+            events_per_sec: None,
+            latency_us: None,
+            fdatasyncs_per_append: None,
+            flushes_per_append: None,
+        }
+    }
+
+    /// Sets the figures from the runs and every append's latency.
+    fn summarize(&mut self, latencies: &mut [Duration]) {
+        let per_append = |count: fn(&DurableSummary) -> Option<u64>| {
+            median_of(self.runs.iter().filter_map(|r| Some(count(r)? as f64 / r.events as f64)))
+        };
+        self.events_per_sec = median_of(self.runs.iter().map(|r| r.events_per_sec));
+        self.fdatasyncs_per_append = per_append(|r| r.fdatasyncs);
+        self.flushes_per_append = per_append(|r| r.flushes);
+        self.latency_us = LatencyUs::of(latencies);
+    }
+}
+
+/// Durable appends of [`WritersPlan::payload_bytes`] payloads by every number of threads of
+/// `plan` on every engine of `plan`, `plan.rounds` times: each run is the comparison harness's
+/// many-writer workload ([`durable_run`]: a new store in a new scratch directory, the threads
+/// released together, every append's latency recorded, the disk's flushes counted, the store
+/// read back afterwards). The rounds go through the numbers of threads in alternating order,
+/// and the engines in the comparison's order ([`round_order`]), reversed from one round to the
+/// next and from one number of threads to the next. Returns one row per number of threads and
+/// engine, in the plan's order.
 ///
 /// # Errors
-/// The first failing run's error, naming its number of threads.
+/// The first failing run's error, naming its engine and number of threads.
 pub fn measure_writers(
     plan: &WritersPlan,
     progress: &mut dyn FnMut(String),
-) -> BenchResult<Vec<WritersPoint>> {
-    let mut points: Vec<WritersPoint> =
-        plan.writers.iter().map(|&writers| WritersPoint { writers, runs: Vec::new() }).collect();
+) -> BenchResult<Vec<WritersRow>> {
+    let payloads = Payloads::new(plan.payload_bytes)?;
+    let engines = plan.engines.len();
+    for (i, engine) in plan.engines.iter().enumerate() {
+        check(!plan.engines[..i].contains(engine), || format!("{engine} listed twice"))?;
+    }
+    let mut rows: Vec<WritersRow> = plan
+        .writers
+        .iter()
+        .flat_map(|&writers| plan.engines.iter().map(move |&engine| (writers, engine)))
+        .map(|(writers, engine)| WritersRow::new(plan, writers, engine))
+        .collect();
+    let mut latencies: Vec<Vec<Duration>> = vec![Vec::new(); rows.len()];
     for round in 0..plan.rounds {
         let order: Vec<usize> = if round % 2 == 0 {
-            (0..points.len()).collect()
+            (0..plan.writers.len()).collect()
         } else {
-            (0..points.len()).rev().collect()
+            (0..plan.writers.len()).rev().collect()
         };
         for k in order {
-            let point = &mut points[k];
-            let per_writer = plan.per_writer(point.writers);
-            let run = in_scratch(|d| {
-                durable_appends(d, point.writers, per_writer, DATA_BYTES, |t, i| {
-                    task(t as u64 * per_writer + i)
-                })
-            })
-            .map_err(|e| format!("{} writers: {e}", point.writers))?;
-            progress(format!(
-                "writers {}, round {}: {:.0} events/s, {} fdatasyncs for {} appends",
-                point.writers,
-                round + 1,
-                run.events_per_sec(),
-                run.fdatasyncs.unwrap_or(0),
-                run.events
-            ));
-            point.runs.push(run);
+            for engine in round_order(&plan.engines, round + k) {
+                let e = plan.engines.iter().position(|&x| x == engine).unwrap_or(0);
+                let i = k * engines + e;
+                let row = &mut rows[i];
+                let load = DurableLoad { writers: row.writers, per_writer: row.per_writer };
+                let mut run = durable_run(engine, load, &payloads)
+                    .map_err(|e| format!("{} writers, {engine}: {e}", row.writers))?;
+                let summary = DurableSummary::of(&mut run, row.writers)?;
+                progress(format!(
+                    "writers {}, round {}: {engine} {:.0} events/s, p99.9 {:.0} µs, {} appends",
+                    row.writers,
+                    round + 1,
+                    summary.events_per_sec,
+                    summary.p999_us,
+                    summary.events
+                ));
+                latencies[i].append(&mut run.latencies);
+                row.runs.push(summary);
+            }
         }
     }
-    Ok(points)
+    for (row, latencies) in rows.iter_mut().zip(&mut latencies) {
+        row.summarize(latencies);
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -490,7 +590,6 @@ mod tests {
     use std::fs;
 
     use super::*;
-    use crate::chart::Series;
 
     #[test]
     fn small_measurements_give_points() -> BenchResult<()> {
@@ -537,12 +636,58 @@ mod tests {
         assert!(p.log_bytes >= 1_000_000 && p.log_bytes < 1_100_000, "{} log bytes", p.log_bytes);
         assert_eq!((p.open_without.len(), p.replay.len(), p.open_with.len()), (1, 1, 1));
         assert!(p.snapshot_bytes > 0);
-        let writers = WritersPlan { writers: vec![1, 2], appends: 6, per_writer_min: 2, rounds: 1 };
+        let writers = WritersPlan {
+            writers: vec![1, 2],
+            engines: Engine::ALL.to_vec(),
+            payload_bytes: 100,
+            appends: 6,
+            per_writer_min: 2,
+            caps: vec![AppendCap { engine: Engine::Sqlite, appends: 2, why: "slow".into() }],
+            rounds: 2,
+        };
         let w = measure_writers(&writers, &mut quiet)?;
+        let expected: Vec<(usize, Engine, u64)> = [1, 2]
+            .into_iter()
+            .flat_map(|n| {
+                Engine::ALL.map(|e| (n, e, if e == Engine::Sqlite { n as u64 * 2 } else { 6 }))
+            })
+            .collect();
         assert_eq!(
-            w.iter().map(|p| (p.writers, p.runs[0].events)).collect::<Vec<_>>(),
-            [(1, 6), (2, 6)]
+            w.iter().map(|r| (r.writers, r.engine, r.appends)).collect::<Vec<_>>(),
+            expected
         );
+        for r in &w {
+            let what = format!("{} writers, {}", r.writers, r.engine);
+            assert_eq!(r.capped, r.engine == Engine::Sqlite, "{what}");
+            assert_eq!(r.runs.len(), 2, "{what}");
+            for run in &r.runs {
+                assert_eq!((run.engine, run.writers, run.events), (r.engine, r.writers, r.appends));
+                assert!(run.events_per_sec > 0.0 && run.events_per_sec.is_finite(), "{what}");
+                assert!(run.p50_us <= run.p99_us && run.p99_us <= run.p999_us, "{what}");
+            }
+            assert!(r.events_per_sec.is_some_and(|e| e > 0.0 && e.is_finite()), "{what}");
+            let l = r.latency_us.ok_or_else(|| format!("{what}: no latency"))?;
+            assert_eq!(l.samples as u64, 2 * r.appends, "{what}");
+            assert!(0.0 < l.p50 && l.p50 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max, "{what}");
+            // Every append of a thread waits for its own fdatasync, which group commit may share
+            // with the other threads: at least one per append of a thread, at most one per append.
+            match (r.engine, r.fdatasyncs_per_append) {
+                (Engine::Raw, syncs) => assert_eq!(syncs, Some(1.0), "{what}"),
+                (Engine::Annal | Engine::AnnalWal, Some(syncs)) => {
+                    let least = 1.0 / r.writers as f64;
+                    assert!(
+                        (least..=1.0).contains(&syncs),
+                        "{what}: {syncs} fdatasyncs per append"
+                    );
+                }
+                (Engine::Annal | Engine::AnnalWal, None) => {
+                    panic!("{what}: fdatasyncs not counted")
+                }
+                (_, syncs) => assert_eq!(syncs, None, "{what}"),
+            }
+        }
+        let twice = WritersPlan { engines: vec![Engine::Raw, Engine::Raw], ..writers.clone() };
+        assert!(measure_writers(&twice, &mut quiet).is_err());
         let report = Report {
             payload_plan: Some(payload),
             payload: points,
@@ -552,15 +697,23 @@ mod tests {
             writers: w,
         };
         let dir = crate::scratch_dir()?;
-        let extra = Series::new("another engine", vec![(1.0, 10.0), (2.0, 20.0)]);
-        let written = report.write_all(dir.path(), vec![extra])?;
-        assert_eq!(written.len(), 6);
+        let written = report.write_all(dir.path())?;
+        assert_eq!(written.len(), 7);
         let read = Report::read(&dir.path().join("scaling.json"))?;
-        assert_eq!((read.payload.len(), read.log.points.len(), read.writers.len()), (2, 1, 2));
+        assert_eq!((read.payload.len(), read.log.points.len(), read.writers.len()), (2, 1, 12));
         assert_eq!(read.log.points[0].events, events_for_log_bytes(1_000_000));
-        let writers_svg = fs::read_to_string(dir.path().join("scaling-writers.svg"))?;
-        assert!(writers_svg.contains("another engine"));
-        assert!(writers_svg.contains("annal, Journal::append (Sync)"));
+        assert_eq!(
+            read.writers.iter().map(|r| (r.writers, r.engine, r.appends)).collect::<Vec<_>>(),
+            expected
+        );
+        for file in ["scaling-writers.svg", "scaling-writers-p999.svg"] {
+            let svg = fs::read_to_string(dir.path().join(file))?;
+            for engine in Engine::ALL {
+                let drawn = !WRITERS_CHART_LEAVES_OUT.contains(&engine);
+                let name = writers_series_name(engine);
+                assert_eq!(svg.contains(name), drawn, "{file}: {name}");
+            }
+        }
         Ok(())
     }
 }

@@ -6,23 +6,28 @@
 //! | `scaling-payload.svg`, `scaling-payload-mbps.svg` | event data per append, 16 B to 64 KiB | events/s and MB/s of durable (`Sync`) appends by 1 and by 16 threads, of bulk appends (`Manual`, one sync), of the raw baselines: one `pwrite` + `fdatasync` per record of the same size, and the bulk runs' bytes written sequentially with one `fdatasync` |
 //! | `scaling-open.svg` | log size, 10 MB to 2 GB | `Journal::open` with `Counts` registered, without a snapshot and from a snapshot (`compact()` at the end), page cache warm |
 //! | `scaling-replay.svg` | log size | `journal.replay::<Counts>(Until::End)`, no snapshot |
-//! | `scaling-writers.svg` | writers, 1 to 64 | durable appends per second of task events, each writer to its own stream |
+//! | `scaling-writers.svg` | writers, 1 to 64 | durable appends per second of 100 B payloads, the comparison harness's many-writer workload (`annal_benches::compare`), one curve per engine: annal's `Journal`, SQLite, fjall, okaywal and the raw `pwrite` + `fdatasync` baseline (annal-wal is measured, in the table and the JSON, not drawn) |
+//! | `scaling-writers-p999.svg` | writers, 1 to 64 | the 99.9th percentile latency of one durable append, over every append of every round, same curves |
 //!
 //! Every run happens in a new scratch directory and checks what it wrote outside the timed part.
 //! Figures are medians of `--rounds` runs (default 3; 1 with `--quick`), of 5 opens (3 with
-//! `--quick`) and 3 replays per store. `--quick` makes every run smaller and stops the log sizes at 100 MB;
-//! `--max-log-bytes N` leaves out the log sizes above N bytes; a log size for which the scratch
-//! file system lacks room is skipped, and said so. `--only` runs one workload. Exits 0 when
-//! everything ran, 2 on an error.
+//! `--quick`) and 3 replays per store; the writers workload's latency percentiles are over every
+//! append of every round. SQLite's writers runs make fewer appends than the other engines'
+//! ([`SQLITE_APPENDS`]), which the table says. `--quick` makes every run smaller and stops the
+//! log sizes at 100 MB; `--max-log-bytes N` leaves out the log sizes above N bytes; a log size
+//! for which the scratch file system lacks room is skipped, and said so. `--only` runs one
+//! workload. Exits 0 when everything ran, 2 on an error.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use annal_benches::compare::PAYLOAD_BYTES_DEFAULT;
+use annal_benches::engines::{Engine, STREAMS};
 use annal_benches::journal::DATA_BYTES;
 use annal_benches::scaling::{
-    LogPlan, LogSeries, PayloadPlan, PayloadPoint, Report, Run, Skipped, WritersPlan, WritersPoint,
-    mb, median_events_per_sec, median_mb_per_sec,
+    AppendCap, LogPlan, LogSeries, PayloadPlan, PayloadPoint, Report, Run, Skipped, WritersPlan,
+    WritersRow, mb, median_events_per_sec, median_mb_per_sec,
 };
 use annal_benches::table::thousands;
 use annal_benches::{median, scratch_root};
@@ -31,10 +36,10 @@ const USAGE: &str = "usage: scaling [--quick] [--out DIR] [--rounds N] [--max-lo
                [--only payload|log|writers]
 
 Measures annal's appends against payload size, open and replay against log size, and durable
-appends against the number of writers; prints markdown tables and writes scaling.json and SVG
-charts into DIR (default: the workspace's docs/). --quick makes every run smaller and stops the
-log sizes at 100 MB. Scratch files go under $ANNAL_BENCH_DIR (default: the system temp
-directory).";
+appends against the number of writers on annal and its peers (SQLite, fjall, okaywal, raw
+pwrite + fdatasync); prints markdown tables and writes scaling.json and SVG charts into DIR
+(default: the workspace's docs/). --quick makes every run smaller and stops the log sizes at
+100 MB. Scratch files go under $ANNAL_BENCH_DIR (default: the system temp directory).";
 
 /// Rounds without `--rounds`.
 const DEFAULT_ROUNDS: usize = 3;
@@ -48,6 +53,23 @@ const PAYLOAD_SIZES: [usize; 7] = [16, 64, 256, 1024, 4096, 16_384, 65_536];
 const PAYLOAD_WRITERS: usize = 16;
 /// Numbers of writers of the writers workload.
 const WRITERS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
+/// Durable appends of a writers run (`--quick`: [`QUICK_WRITERS_APPENDS`]).
+const WRITERS_APPENDS: u64 = 2_000;
+/// Durable appends of a writers run with `--quick`.
+const QUICK_WRITERS_APPENDS: u64 = 400;
+/// Fewest appends of each writer (`--quick`: [`QUICK_PER_WRITER_MIN`]).
+const PER_WRITER_MIN: u64 = 10;
+/// Fewest appends of each writer with `--quick`.
+const QUICK_PER_WRITER_MIN: u64 = 5;
+/// Most appends of a SQLite writers run (`--quick`: [`QUICK_SQLITE_APPENDS`]), still at least
+/// the fewest of each writer: with 64 writers SQLite makes about a hundred appends per second.
+const SQLITE_APPENDS: u64 = 640;
+/// Most appends of a SQLite writers run with `--quick`.
+const QUICK_SQLITE_APPENDS: u64 = 160;
+/// Why SQLite's writers runs are smaller.
+const SQLITE_CAP_WHY: &str = "SQLite has one write lock, and a writer that finds it taken \
+    sleeps in SQLite's busy handler (1 ms, then longer, up to 100 ms at a time) instead of \
+    queueing, so with many writers its runs are slow";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Workload {
@@ -109,8 +131,15 @@ impl Config {
             log: LogPlan { sizes, left_out, opens: if quick { 3 } else { 5 }, replays: 3 },
             writers: WritersPlan {
                 writers: WRITERS.to_vec(),
-                appends: if quick { 400 } else { 2_000 },
-                per_writer_min: if quick { 5 } else { 20 },
+                engines: Engine::ALL.to_vec(),
+                payload_bytes: PAYLOAD_BYTES_DEFAULT,
+                appends: if quick { QUICK_WRITERS_APPENDS } else { WRITERS_APPENDS },
+                per_writer_min: if quick { QUICK_PER_WRITER_MIN } else { PER_WRITER_MIN },
+                caps: vec![AppendCap {
+                    engine: Engine::Sqlite,
+                    appends: if quick { QUICK_SQLITE_APPENDS } else { SQLITE_APPENDS },
+                    why: SQLITE_CAP_WHY.to_owned(),
+                }],
                 rounds,
             },
         }
@@ -251,37 +280,51 @@ fn print_log(series: &LogSeries) {
     }
 }
 
-fn print_writers(config: &Config, points: &[WritersPoint]) {
+fn print_writers(config: &Config, rows: &[WritersRow]) {
+    let plan = &config.writers;
     println!(
-        "Durable appends of task events ({DATA_BYTES} B of data), one per append, each writer to \
-         its own stream; {} appends per run (at least {} per writer); medians of {}.",
-        thousands(config.writers.appends as f64),
-        config.writers.per_writer_min,
-        runs(config.writers.rounds)
+        "Durable appends of {} B payloads, one per append, by each number of writer threads \
+         released together: the comparison harness's many-writer workload on every engine \
+         (settings as in `compare`; annal's writers share {STREAMS} streams). {} appends per \
+         run (at least {} per writer); events/s and per-append counts are medians of {}, \
+         latencies are over every append of every run. fdatasyncs: the engine's own count, where \
+         it keeps one; disk flushes: completed by the disk during the run, by any process.",
+        plan.payload_bytes,
+        thousands(plan.appends as f64),
+        plan.per_writer_min,
+        runs(plan.rounds)
     );
+    for cap in &plan.caps {
+        println!();
+        println!(
+            "{}: at most {} appends per run (at least {} per writer; marked *): {}.",
+            cap.engine,
+            thousands(cap.appends.min(plan.appends) as f64),
+            plan.per_writer_min,
+            cap.why
+        );
+    }
     println!();
     println!(
-        "| writers | appends | events/s | fdatasyncs per append | p50 latency | p99 latency |"
+        "| writers | engine | appends per run | events/s | p50 | p99 | p99.9 | fdatasyncs per \
+         append | disk flushes per append |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
-    for p in points {
-        let per_append: Vec<f64> = p
-            .runs
-            .iter()
-            .filter_map(|r| r.fdatasyncs.map(|s| s as f64 / r.events as f64))
-            .collect();
-        let us = |f: fn(&Run) -> Option<f64>| {
-            let v: Vec<f64> = p.runs.iter().filter_map(f).collect();
-            if v.is_empty() { "-".into() } else { format!("{:.0} µs", median(&v)) }
-        };
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let us = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.0} µs"));
+    let per = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
+    for r in rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} |",
-            p.writers,
-            p.runs.first().map_or_else(|| "-".into(), |r| thousands(r.events as f64)),
-            median_events_per_sec(&p.runs).map_or_else(|| "-".into(), thousands),
-            if per_append.is_empty() { "-".into() } else { format!("{:.3}", median(&per_append)) },
-            us(|r| r.p50_us),
-            us(|r| r.p99_us),
+            "| {} | {} | {}{} | {} | {} | {} | {} | {} | {} |",
+            r.writers,
+            r.engine,
+            thousands(r.appends as f64),
+            if r.capped { " *" } else { "" },
+            r.events_per_sec.map_or_else(|| "-".into(), thousands),
+            us(r.latency_us.map(|l| l.p50)),
+            us(r.latency_us.map(|l| l.p99)),
+            us(r.latency_us.map(|l| l.p999)),
+            per(r.fdatasyncs_per_append),
+            per(r.flushes_per_append),
         );
     }
     println!();
@@ -383,10 +426,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The other engines' curves of the writers chart go here once measured; see
-    // `annal_benches::scaling::writers_chart`.
-    let extra_writers = Vec::new();
-    match report.write_all(&config.out, extra_writers) {
+    match report.write_all(&config.out) {
         Ok(paths) => {
             for p in paths {
                 println!("wrote {}", p.display());

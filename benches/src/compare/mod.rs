@@ -18,12 +18,13 @@
 //! writer did not make its appends durable, and is an error. Each round runs every engine once,
 //! in an order that is reversed from one round to the next, to spread the noise.
 //!
-//! [`durable_writers`] runs the `writers` workload for one engine and number of writers.
+//! [`durable_writers`] runs the `writers` workload for one engine and number of writers; the
+//! `scaling` binary runs it at 1 to 64 writers through [`durable_run`].
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
 use crate::engines::{self, Engine, Fold, Mode, Payloads, Spec, Store, check_contents};
@@ -212,6 +213,9 @@ pub struct Run {
     pub flushes: Option<u64>,
     /// Bytes the engine wrote to its files during the timed part, where it counts them.
     pub written_bytes: Option<u64>,
+    /// fdatasyncs the engine issued during the timed part, where it counts them
+    /// ([`Store::fdatasyncs`]).
+    pub fdatasyncs: Option<u64>,
 }
 
 impl Run {
@@ -251,25 +255,27 @@ pub fn durable_in(
     let spec = Spec { mode: Mode::Durable, capacity: events, payload_bytes: payloads.bytes() };
     let store = engines::open(engine, dir, spec)?;
     let written_before = store.written_bytes();
-    let (elapsed, latencies, flushes) = {
+    let (elapsed, latencies, flushes, fdatasyncs) = {
         let appenders =
             (0..load.writers).map(|w| store.appender(w)).collect::<BenchResult<Vec<_>>>()?;
         settle();
         let counter = FlushCounter::for_dir(dir);
+        let syncs_before = store.fdatasyncs();
         let (run, flushes) = FlushCounter::during(counter.as_ref(), || {
             run_appenders(appenders, load.per_writer, payloads)
         });
+        let fdatasyncs = difference(store.fdatasyncs(), syncs_before);
         let (elapsed, latencies) = run?;
-        (elapsed, latencies, flushes)
+        (elapsed, latencies, flushes, fdatasyncs)
     };
-    let written_bytes = written(store.as_ref(), written_before);
+    let written_bytes = difference(store.written_bytes(), written_before);
     require_flushes(engine, flushes, load.per_writer)?;
     check(latencies.len() as u64 == events, || {
         format!("{engine}: {} appends timed of {events}", latencies.len())
     })?;
     check_contents(store.as_ref(), payloads, events, load.writers == 1)?;
     store.close()?;
-    Ok(Run { engine, events, elapsed, latencies, flushes, written_bytes })
+    Ok(Run { engine, events, elapsed, latencies, flushes, written_bytes, fdatasyncs })
 }
 
 /// [`durable_in`] in a new scratch directory, removed afterwards.
@@ -281,8 +287,9 @@ pub fn durable_run(engine: Engine, load: DurableLoad, payloads: &Payloads) -> Be
     durable_in(dir.path(), engine, load, payloads)
 }
 
-fn written(store: &dyn Store, before: Option<u64>) -> Option<u64> {
-    store.written_bytes().zip(before).map(|(after, before)| after - before)
+/// What a counter of the store grew by, where the store keeps it.
+fn difference(after: Option<u64>, before: Option<u64>) -> Option<u64> {
+    after.zip(before).map(|(after, before)| after.saturating_sub(before))
 }
 
 /// Runs one thread per appender (one: the calling thread), released together; appender `w`
@@ -338,7 +345,7 @@ fn run_appenders(
 }
 
 /// What [`durable_writers`] measured.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DurableSummary {
     /// The engine.
     pub engine: Engine,
@@ -360,6 +367,9 @@ pub struct DurableSummary {
     pub max_us: f64,
     /// Cache flushes the disk completed during the appends (by any process), when known.
     pub flushes: Option<u64>,
+    /// fdatasyncs the engine issued during the appends, where it counts them (annal,
+    /// annal-wal, raw).
+    pub fdatasyncs: Option<u64>,
 }
 
 impl DurableSummary {
@@ -382,6 +392,7 @@ impl DurableSummary {
             p999_us: us(p.p999),
             max_us: us(p.max),
             flushes: run.flushes,
+            fdatasyncs: run.fdatasyncs,
         })
     }
 }
@@ -438,15 +449,25 @@ fn write_bulk(
     let written_before = store.written_bytes();
     settle();
     let counter = FlushCounter::for_dir(dir);
+    let syncs_before = store.fdatasyncs();
     let (elapsed, flushes) = FlushCounter::during(counter.as_ref(), || {
         let start = Instant::now();
         store.bulk(payloads, count).map(|()| start.elapsed())
     });
+    let fdatasyncs = difference(store.fdatasyncs(), syncs_before);
     let elapsed = elapsed?;
-    let written_bytes = written(store.as_ref(), written_before);
+    let written_bytes = difference(store.written_bytes(), written_before);
     require_flushes(engine, flushes, 1)?;
     check_contents(store.as_ref(), payloads, count, true)?;
-    let run = Run { engine, events: count, elapsed, latencies: Vec::new(), flushes, written_bytes };
+    let run = Run {
+        engine,
+        events: count,
+        elapsed,
+        latencies: Vec::new(),
+        flushes,
+        written_bytes,
+        fdatasyncs,
+    };
     Ok((store, run))
 }
 
@@ -508,6 +529,7 @@ impl ReplayStores {
             latencies: Vec::new(),
             flushes: None,
             written_bytes: None,
+            fdatasyncs: None,
         })
     }
 

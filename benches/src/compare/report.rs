@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Config, Run, Workload, WorkloadResult};
 use crate::engines::Engine;
@@ -19,7 +19,7 @@ use crate::{BenchResult, median, percentiles};
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// Latency percentiles of one engine in one durable workload, in microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LatencyUs {
     /// Appends timed.
     pub samples: usize,
@@ -31,6 +31,25 @@ pub struct LatencyUs {
     pub p999: f64,
     /// Largest.
     pub max: f64,
+}
+
+impl LatencyUs {
+    /// The percentiles of `latencies` (sorted in place); none when there is none.
+    #[must_use]
+    pub fn of(latencies: &mut [Duration]) -> Option<Self> {
+        if latencies.is_empty() {
+            return None;
+        }
+        let p = percentiles(latencies);
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        Some(Self {
+            samples: p.count,
+            p50: us(p.p50),
+            p99: us(p.p99),
+            p999: us(p.p999),
+            max: us(p.max),
+        })
+    }
 }
 
 /// One engine's figures in one workload.
@@ -226,17 +245,7 @@ pub fn workload_report(config: &Config, result: &WorkloadResult) -> WorkloadRepo
             let written: Vec<f64> = s.runs.iter().filter_map(written_per_sec).collect();
             let mut latencies: Vec<Duration> =
                 s.runs.iter().flat_map(|r| r.latencies.iter().copied()).collect();
-            let latency_us = (!latencies.is_empty()).then(|| {
-                let p = percentiles(&mut latencies);
-                let us = |d: Duration| d.as_secs_f64() * 1e6;
-                LatencyUs {
-                    samples: p.count,
-                    p50: us(p.p50),
-                    p99: us(p.p99),
-                    p999: us(p.p999),
-                    max: us(p.max),
-                }
-            });
+            let latency_us = LatencyUs::of(&mut latencies);
             EngineRow {
                 engine: s.engine,
                 events_per_sec: eps,

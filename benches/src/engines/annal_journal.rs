@@ -204,6 +204,10 @@ impl Store for JournalStore {
         Some(self.journal.log().stats().bytes_written - self.written_at_open)
     }
 
+    fn fdatasyncs(&self) -> Option<u64> {
+        Some(self.journal.log().stats().fdatasyncs)
+    }
+
     fn close(self: Box<Self>) -> BenchResult<()> {
         self.journal.close().ctx("annal: close")
     }

@@ -102,6 +102,10 @@ impl Store for WalStore {
         Some(self.log.stats().bytes_written - self.written_at_open)
     }
 
+    fn fdatasyncs(&self) -> Option<u64> {
+        Some(self.log.stats().fdatasyncs)
+    }
+
     fn close(self: Box<Self>) -> BenchResult<()> {
         self.log.close().ctx("annal-wal: close")
     }

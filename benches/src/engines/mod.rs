@@ -175,6 +175,12 @@ pub trait Store: Send + Sync + fmt::Debug {
         None
     }
 
+    /// fdatasyncs the engine has issued since it was opened, where it counts them: annal and
+    /// annal-wal (`Log::stats`), raw (its own calls). SQLite, fjall and okaywal do not say.
+    fn fdatasyncs(&self) -> Option<u64> {
+        None
+    }
+
     /// Closes the store, reporting what dropping it would ignore.
     ///
     /// # Errors

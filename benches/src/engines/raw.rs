@@ -38,6 +38,8 @@ pub struct RawStore {
     records: AtomicU64,
     /// Bytes written so far.
     written: AtomicU64,
+    /// `fdatasync` calls so far, besides the one making the preallocation durable.
+    syncs: AtomicU64,
 }
 
 impl RawStore {
@@ -67,6 +69,7 @@ impl RawStore {
             capacity: spec.capacity,
             records: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
         })
     }
 }
@@ -93,6 +96,7 @@ impl Appender for RawAppender<'_> {
         push_record(&mut self.record, payload);
         store.file.write_all_at(&self.record, slot * store.record_bytes).ctx("raw: pwrite")?;
         store.file.sync_data().ctx("raw: fdatasync")?;
+        store.syncs.fetch_add(1, Ordering::Relaxed);
         store.written.fetch_add(self.record.len() as u64, Ordering::Relaxed);
         Ok(())
     }
@@ -130,6 +134,7 @@ impl Store for RawStore {
         out.write_all(&chunk).ctx("raw: write")?;
         self.written.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         self.file.sync_data().ctx("raw: fdatasync")?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         self.records.store(count, Ordering::Relaxed);
         Ok(())
     }
@@ -149,6 +154,10 @@ impl Store for RawStore {
 
     fn written_bytes(&self) -> Option<u64> {
         Some(self.written.load(Ordering::Relaxed))
+    }
+
+    fn fdatasyncs(&self) -> Option<u64> {
+        Some(self.syncs.load(Ordering::Relaxed))
     }
 
     fn close(self: Box<Self>) -> BenchResult<()> {

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     LogPlan, LogPoint, LogSeries, PayloadPlan, PayloadPoint, PayloadWork, Run, WritersPlan,
-    WritersPoint, median_events_per_sec, median_mb_per_sec, median_of,
+    WritersRow, median_events_per_sec, median_mb_per_sec, median_of,
 };
 use crate::BenchResult;
 use crate::chart::{Axis, Chart, Legend, Series};
-use crate::journal::DATA_BYTES;
+use crate::engines::Engine;
 
 /// A median rate of runs: events or MB per second.
 type RateOf = fn(&[Run]) -> Option<f64>;
@@ -29,8 +29,9 @@ pub struct Report {
     pub log: LogSeries,
     /// The writers plan, if that workload ran.
     pub writers_plan: Option<WritersPlan>,
-    /// Throughput against the number of writers.
-    pub writers: Vec<WritersPoint>,
+    /// Throughput and latency against the number of writers: one row per number of writers
+    /// and engine.
+    pub writers: Vec<WritersRow>,
 }
 
 /// A series of the points `(x(p), y(p))`, leaving out those whose `y` is none (no runs).
@@ -43,30 +44,78 @@ fn series_of<P>(
     Series::new(name, points.iter().filter_map(|p| Some((x(p), y(p)?))).collect())
 }
 
-/// Name of the series of annal in the writers chart.
-pub const WRITERS_ANNAL_SERIES: &str = "annal, Journal::append (Sync)";
+/// Engines measured by the writers workload but left off its charts: annal-wal, the log under
+/// annal's `Journal`, whose curve would sit beside annal's; it stays in the table and the JSON.
+pub const WRITERS_CHART_LEAVES_OUT: [Engine; 1] = [Engine::AnnalWal];
 
-/// Hook for the other engines' curves: the chart of durable appends per second against the
-/// number of writers, with annal's `points` as the first series and then every series of
-/// `extra` (for example the same workload on SQLite, fjall and okaywal, measured by the
-/// comparison harness, with the number of writers as x and appends per second as y). The
-/// `scaling` binary passes none; a caller holding the other engines' points can read annal's
-/// back from the JSON report ([`Report::read`]) and draw all of them on one chart.
+/// The name of `engine`'s curve in the writers charts.
 #[must_use]
-pub fn writers_chart(points: &[WritersPoint], extra: Vec<Series>) -> Chart {
-    let annal = series_of(
-        WRITERS_ANNAL_SERIES,
-        points,
-        |p| p.writers as f64,
-        |p| median_events_per_sec(&p.runs),
-    );
-    Chart {
-        title: format!("Durable appends against writers ({DATA_BYTES} B events, Sync)"),
-        x: Axis::number("writers (threads, each appending to its own stream)").log2(),
-        y: Axis::number("events per second (all writers)").log10(),
-        series: std::iter::once(annal).chain(extra).collect(),
-        legend: Legend::UpperLeft,
+pub fn writers_series_name(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Annal => "annal, Journal::append (Sync)",
+        Engine::AnnalWal => "annal-wal, Log::append (Sync)",
+        Engine::Sqlite => "SQLite, WAL, synchronous=FULL",
+        Engine::Fjall => "fjall, insert + persist(SyncData)",
+        Engine::Okaywal => "okaywal, entry commit",
+        Engine::Raw => "raw pwrite + fdatasync per append",
     }
+}
+
+/// One curve per engine of `rows` (in their order, without [`WRITERS_CHART_LEAVES_OUT`]):
+/// `y(row)` against the number of writers; the raw baseline dashed.
+fn writers_series(rows: &[WritersRow], y: impl Fn(&WritersRow) -> Option<f64>) -> Vec<Series> {
+    let mut engines: Vec<Engine> = Vec::new();
+    for row in rows {
+        if !engines.contains(&row.engine) && !WRITERS_CHART_LEAVES_OUT.contains(&row.engine) {
+            engines.push(row.engine);
+        }
+    }
+    engines
+        .into_iter()
+        .map(|engine| {
+            let of_engine: Vec<&WritersRow> = rows.iter().filter(|r| r.engine == engine).collect();
+            let s =
+                series_of(writers_series_name(engine), &of_engine, |r| r.writers as f64, |r| y(r));
+            if engine == Engine::Raw { s.dashed() } else { s }
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect()
+}
+
+/// The charts of the writers workload: durable appends per second against the number of
+/// writers (`scaling-writers.svg`), and the 99.9th percentile latency of one append
+/// (`scaling-writers-p999.svg`), one curve per engine, both axes logarithmic.
+#[must_use]
+pub fn writers_charts(rows: &[WritersRow], payload_bytes: usize) -> Vec<(&'static str, Chart)> {
+    let x = || Axis::number("writers (threads appending at once)").log2();
+    vec![
+        (
+            "scaling-writers.svg",
+            Chart {
+                title: format!(
+                    "Durable appends against writers ({payload_bytes} B payloads, each append \
+                     durable)"
+                ),
+                x: x(),
+                y: Axis::number("events per second (all writers)").log10(),
+                series: writers_series(rows, |r| r.events_per_sec),
+                legend: Legend::UpperLeft,
+            },
+        ),
+        (
+            "scaling-writers-p999.svg",
+            Chart {
+                title: format!(
+                    "p99.9 latency of a durable append against writers ({payload_bytes} B \
+                     payloads)"
+                ),
+                x: x(),
+                y: Axis::number("milliseconds (99.9th percentile of every append)").log10(),
+                series: writers_series(rows, |r| r.latency_us.map(|l| l.p999 / 1e3)),
+                legend: Legend::UpperLeft,
+            },
+        ),
+    ]
 }
 
 impl Report {
@@ -90,10 +139,10 @@ impl Report {
 
     /// The charts of what was measured, each with its file name: `scaling-payload.svg` (events
     /// per second against payload size), `scaling-payload-mbps.svg` (MB per second),
-    /// `scaling-open.svg`, `scaling-replay.svg` and `scaling-writers.svg` (with the series of
-    /// `extra_writers` added, see [`writers_chart`]). Workloads without points have no chart.
+    /// `scaling-open.svg`, `scaling-replay.svg`, `scaling-writers.svg` and
+    /// `scaling-writers-p999.svg` ([`writers_charts`]). Workloads without points have no chart.
     #[must_use]
-    pub fn charts(&self, extra_writers: Vec<Series>) -> Vec<(&'static str, Chart)> {
+    pub fn charts(&self) -> Vec<(&'static str, Chart)> {
         let mut charts = Vec::new();
         if !self.payload.is_empty() {
             let writers = self.payload_plan.as_ref().map_or(0, |p| p.writers);
@@ -177,7 +226,11 @@ impl Report {
             ));
         }
         if !self.writers.is_empty() {
-            charts.push(("scaling-writers.svg", writers_chart(&self.writers, extra_writers)));
+            let payload_bytes = self
+                .writers_plan
+                .as_ref()
+                .map_or(crate::compare::PAYLOAD_BYTES_DEFAULT, |p| p.payload_bytes);
+            charts.extend(writers_charts(&self.writers, payload_bytes));
         }
         charts
     }
@@ -187,12 +240,12 @@ impl Report {
     ///
     /// # Errors
     /// A file cannot be written, or a chart cannot be drawn.
-    pub fn write_all(&self, dir: &Path, extra_writers: Vec<Series>) -> BenchResult<Vec<PathBuf>> {
+    pub fn write_all(&self, dir: &Path) -> BenchResult<Vec<PathBuf>> {
         fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let json = dir.join("scaling.json");
         self.write(&json)?;
         let mut written = vec![json];
-        for (file, chart) in self.charts(extra_writers) {
+        for (file, chart) in self.charts() {
             let path = dir.join(file);
             chart.render(&path)?;
             written.push(path);
