@@ -1,10 +1,10 @@
 //! Criterion benchmarks of compaction and opening of the annal journal on the real disk:
 //!
-//! - `open`: `Journal::options().projection::<Counts>().open(dir)` of a store of 100,000 task
-//!   events (150 bytes of MessagePack data each, 1,000 streams, written with `Manual`
-//!   durability and one sync), page cache warm, without a snapshot (`without_snapshot`, the
-//!   baseline: every event folded), and of a second such store after a final `compact()` with
-//!   `keep_snapshots(1)` (`with_snapshot`);
+//! - `open`: `Journal::options().projection::<Counts>().open(dir)` of stores of 10,000, 100,000
+//!   and 1,000,000 task events (open time against log size; 150 bytes of MessagePack data
+//!   each, 1,000 streams, written with `Manual` durability and one sync), page cache warm,
+//!   without a snapshot (`without_snapshot`, the baseline: every event folded), and of a second
+//!   such store after a final `compact()` with `keep_snapshots(1)` (`with_snapshot`);
 //! - `replay_until`: `journal.replay::<Counts>(Until::Seq(900,000 + d))` on a store of 1,000,000
 //!   events compacted every 100,000 (`keep_snapshots(20)`, so the log is kept), for distances `d`
 //!   past the snapshot at 900,000, beside the replay from the log start to 999,000
@@ -27,24 +27,27 @@ use annal_benches::journal::{stream_name, task};
 use annal_benches::{scratch_dir, settle};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-const OPEN_EVENTS: u64 = 100_000;
+/// Store sizes of the open benchmark: open time against log size.
+const OPEN_EVENTS: [u64; 3] = [10_000, 100_000, 1_000_000];
 const REPLAY_EVENTS: u64 = 1_000_000;
 const REPLAY_EVERY: u64 = 100_000;
 const REPLAY_BASE: u64 = 900_000;
 const COMPACT_EVERY: u64 = 1_000;
 
 fn open(c: &mut Criterion) {
-    let without = write_store(OPEN_EVENTS, None, 1).expect("store");
-    let with = write_store(OPEN_EVENTS, None, 1).expect("store");
-    timed_compact(&with, 1).expect("final compaction");
-    settle();
     let mut group = c.benchmark_group("open");
-    for (name, store) in [("without_snapshot", &without), ("with_snapshot", &with)] {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                (0..iters).map(|_| timed_open(store).expect("open").elapsed).sum::<Duration>()
+    for events in OPEN_EVENTS {
+        let without = write_store(events, None, 1).expect("store");
+        let with = write_store(events, None, 1).expect("store");
+        timed_compact(&with, 1).expect("final compaction");
+        settle();
+        for (name, store) in [("without_snapshot", &without), ("with_snapshot", &with)] {
+            group.bench_function(BenchmarkId::new(name, events), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters).map(|_| timed_open(store).expect("open").elapsed).sum::<Duration>()
+                });
             });
-        });
+        }
     }
     group.finish();
 }
