@@ -1,15 +1,17 @@
 //! The `Journal`: opening, appends with expected versions, live state and replay.
 
 use std::any::TypeId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use annal_compactor::Manifest;
-use annal_projection::envelope::{check_stream, encode_event, set_version};
+use annal_projection::envelope::{
+    check_stream, encode_data_into, encode_event, encode_event_header, set_version,
+};
 use annal_projection::replay::Until;
-use annal_projection::{Projection, RawEvent, StreamIndex};
+use annal_projection::{Meta, Projection, RawEvent, StreamIndex};
 use annal_wal::storage::{OsStorage, Storage};
 use annal_wal::{Durability, Log, RecoveryMode, RecoveryReport};
 use parking_lot::{Mutex, MutexGuard};
@@ -103,6 +105,10 @@ pub struct JournalOptions {
     keep_snapshots: usize,
     archive: bool,
 }
+
+/// Initial capacity of a typed event's payload buffer, besides the stream name: the envelope's
+/// fixed fields and a small event's data fit without growing it.
+const PAYLOAD_CAPACITY: usize = 256;
 
 /// Snapshots kept per projection by default; the log reaches back to the oldest one kept.
 pub const KEEP_SNAPSHOTS_DEFAULT: usize = 10;
@@ -359,8 +365,19 @@ impl Journal {
         expect: Expect,
         events: impl IntoIterator<Item = E>,
     ) -> Result<Appended> {
-        let events = events.into_iter().map(|e| NewEvent::new(&e)).collect::<Result<Vec<_>>>()?;
-        self.append_events(stream, expect, events)
+        check_stream(stream)?;
+        // Each envelope is encoded with its data in one buffer (the data is its last field).
+        let payloads = events
+            .into_iter()
+            .map(|event| {
+                let mut payload = Vec::with_capacity(PAYLOAD_CAPACITY + stream.len());
+                encode_event_header(&mut payload, stream, 0, event.event_type(), &Meta::default())?;
+                encode_data_into(&mut payload, &event)?;
+                Ok(payload)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = self.append_payloads(&[(stream, expect, payloads.len())], payloads)?;
+        Ok(out.pop().expect("one batch, one result"))
     }
 
     /// Appends already encoded events (for example untyped JSON ones) to one stream.
@@ -390,30 +407,52 @@ impl Journal {
     }
 
     fn append_batches(&self, batches: &[(&str, Expect, &Vec<NewEvent>)]) -> Result<Vec<Appended>> {
-        if batches.is_empty() {
-            return Err(Error::Invalid("an append needs at least one stream".into()));
-        }
-        for (stream, _, events) in batches {
-            check_stream(stream)?;
-            if events.is_empty() {
-                return Err(Error::Invalid(format!(
-                    "an append to stream {stream:?} needs at least one event"
-                )));
-            }
-        }
-        let inner = &*self.inner;
-        // Envelopes are encoded before any lock is taken; only their versions, known once the
-        // expectations are checked, are filled in inside the critical section.
         let mut payloads = Vec::with_capacity(batches.iter().map(|b| b.2.len()).sum());
         for (stream, _, events) in batches {
+            check_stream(stream)?;
             for event in *events {
                 let mut payload = Vec::with_capacity(64 + stream.len() + event.data.len());
                 encode_event(&mut payload, stream, 0, &event.event_type, &event.meta, &event.data)?;
                 payloads.push(payload);
             }
         }
+        let counts: Vec<(&str, Expect, usize)> = batches
+            .iter()
+            .map(|(stream, expect, events)| (*stream, *expect, events.len()))
+            .collect();
+        self.append_payloads(&counts, payloads)
+    }
+
+    /// Appends encoded envelopes (version 0, set here), `batches` saying how many of them, in
+    /// order, go to which stream with which expectation.
+    fn append_payloads(
+        &self,
+        batches: &[(&str, Expect, usize)],
+        payloads: Vec<Vec<u8>>,
+    ) -> Result<Vec<Appended>> {
+        if batches.is_empty() {
+            return Err(Error::Invalid("an append needs at least one stream".into()));
+        }
+        for (stream, _, count) in batches {
+            if *count == 0 {
+                return Err(Error::Invalid(format!(
+                    "an append to stream {stream:?} needs at least one event"
+                )));
+            }
+        }
+        debug_assert_eq!(batches.iter().map(|b| b.2).sum::<usize>(), payloads.len());
+        let inner = &*self.inner;
         annal_wal::check_batch(&payloads)?;
-        let mut results = Vec::with_capacity(batches.len());
+        // Everything that allocates happens outside the critical section below; inside it only
+        // the versions are checked and filled in.
+        let mut payloads: Arc<[Vec<u8>]> = payloads.into();
+        let mut versions = Vec::with_capacity(batches.len());
+        // For each batch, the earlier batch of this append to the same stream, if any.
+        let mut earlier: Vec<Option<usize>> = Vec::new();
+        if batches.len() > 1 {
+            let mut last_of: HashMap<&str, usize> = HashMap::with_capacity(batches.len());
+            earlier = batches.iter().enumerate().map(|(i, b)| last_of.insert(b.0, i)).collect();
+        }
         // Expectations are checked, versions given and the envelopes queued for the live
         // projections inside the log's own critical section, where the batch also takes its
         // sequence numbers: one serialized step per append, and no other append in between.
@@ -422,13 +461,14 @@ impl Journal {
             if let Some(cause) = &write.poisoned {
                 return Err(Error::Wal(annal_wal::Error::Poisoned { cause: cause.clone() }));
             }
-            let mut overlay: BTreeMap<&str, u64> = BTreeMap::new();
+            let encoded = Arc::get_mut(&mut payloads).expect("not shared before it is queued");
             let mut next_payload = 0;
-            for (stream, expect, events) in batches {
-                let actual = overlay
-                    .get(stream)
-                    .copied()
-                    .unwrap_or_else(|| write.versions.get(*stream).copied().unwrap_or(0));
+            for (i, (stream, expect, count)) in batches.iter().enumerate() {
+                // A stream named earlier in this append stands at the version it gave it.
+                let actual = match earlier.get(i).copied().flatten() {
+                    Some(j) => versions[j],
+                    None => write.versions.get(*stream).copied().unwrap_or(0),
+                };
                 if !expect.allows(actual) {
                     return Err(Error::Conflict {
                         stream: (*stream).to_owned(),
@@ -436,25 +476,24 @@ impl Journal {
                         actual,
                     });
                 }
-                for i in 0..events.len() {
-                    set_version(&mut payloads[next_payload], actual + 1 + i as u64);
-                    next_payload += 1;
+                for (k, payload) in
+                    encoded[next_payload..next_payload + count].iter_mut().enumerate()
+                {
+                    set_version(payload, actual + 1 + k as u64);
                 }
-                let version = actual + events.len() as u64;
-                overlay.insert(stream, version);
-                results.push(((*stream).to_owned(), events.len() as u64, version));
+                next_payload += count;
+                versions.push(actual + *count as u64);
             }
-            for (stream, version) in &overlay {
+            for ((stream, _, _), version) in batches.iter().zip(&versions) {
                 match write.versions.get_mut(*stream) {
-                    Some(v) => *v = *version,
+                    Some(v) => *v = (*v).max(*version),
                     None => {
                         write.versions.insert((*stream).to_owned(), *version);
                     }
                 }
             }
-            let payloads: Arc<[Vec<u8>]> = std::mem::take(&mut payloads).into();
             inner.queue.lock().push_back(Queued { first, ts, payloads: Arc::clone(&payloads) });
-            Ok(payloads)
+            Ok(Arc::clone(&payloads))
         });
         let ticket = enqueued??;
         let appended = ticket.appended();
@@ -469,12 +508,19 @@ impl Journal {
             self.fold_queued(live);
         }
         let mut next = appended.first;
-        Ok(results
-            .into_iter()
-            .map(|(stream, count, version)| {
+        Ok(batches
+            .iter()
+            .zip(versions)
+            .map(|((stream, _, count), version)| {
                 let first = next;
-                next += count;
-                Appended { stream, first, last: next - 1, version, ts: appended.ts }
+                next += *count as u64;
+                Appended {
+                    stream: (*stream).to_owned(),
+                    first,
+                    last: next - 1,
+                    version,
+                    ts: appended.ts,
+                }
             })
             .collect())
     }

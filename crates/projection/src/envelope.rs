@@ -300,6 +300,15 @@ pub fn encode_data<T: Serialize + ?Sized>(data: &T) -> Result<Vec<u8>> {
     rmp_serde::to_vec_named(data).map_err(|e| Error::Encode(e.to_string()))
 }
 
+/// Appends `data` encoded as by [`encode_data`] to `out` (the same bytes, without an allocation
+/// of its own): after [`encode_event_header`], this completes an event payload.
+///
+/// # Errors
+/// `Encode` if the data does not serialize; `out` may then hold part of it.
+pub fn encode_data_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, data: &T) -> Result<()> {
+    rmp_serde::encode::write_named(out, data).map_err(|e| Error::Encode(e.to_string()))
+}
+
 fn check_len(what: &str, value: &str, max: usize) -> Result<u16> {
     if value.len() > max {
         return Err(Error::Invalid(format!("{what} of {} bytes (at most {max})", value.len())));
@@ -341,6 +350,23 @@ pub fn encode_event(
     meta: &Meta,
     data: &[u8],
 ) -> Result<()> {
+    encode_event_header(out, stream, version, event_type, meta)?;
+    out.extend_from_slice(data);
+    Ok(())
+}
+
+/// Encodes the envelope fields of an event payload, everything but the data, which follows
+/// them to the end of the payload (see [`encode_data_into`]).
+///
+/// # Errors
+/// As [`encode_event`].
+pub fn encode_event_header(
+    out: &mut Vec<u8>,
+    stream: &str,
+    version: u64,
+    event_type: &str,
+    meta: &Meta,
+) -> Result<()> {
     check_stream(stream)?;
     if event_type.is_empty() {
         return Err(Error::Invalid("empty event type".into()));
@@ -376,7 +402,6 @@ pub fn encode_event(
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&extra);
     }
-    out.extend_from_slice(data);
     Ok(())
 }
 
@@ -409,6 +434,21 @@ mod tests {
             assert_eq!(e.data, Opened { owner: "ada".into(), limit: 7 });
             let json: serde_json::Value = raw.decode().expect("as json");
             assert_eq!(json, serde_json::json!({"owner": "ada", "limit": 7}), "named fields");
+        }
+    }
+
+    #[test]
+    fn header_then_data_into_makes_the_same_bytes_as_encode_event() {
+        let opened = Opened { owner: "ada".into(), limit: 7 };
+        for meta in [Meta::default(), Meta::actor("clerk")] {
+            let mut whole = Vec::new();
+            let data = encode_data(&opened).expect("encode");
+            encode_event(&mut whole, "account-1", 3, "opened", &meta, &data).expect("encode");
+            let mut parts = Vec::new();
+            encode_event_header(&mut parts, "account-1", 3, "opened", &meta).expect("header");
+            assert_eq!(parts.len(), whole.len() - data.len(), "the header is all but the data");
+            encode_data_into(&mut parts, &opened).expect("data");
+            assert_eq!(parts, whole);
         }
     }
 
