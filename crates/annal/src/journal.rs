@@ -497,15 +497,17 @@ impl Journal {
         });
         let ticket = enqueued??;
         let appended = ticket.appended();
+        // While this append's commit is under way, fold what earlier commits acknowledged, if
+        // nobody is folding already. Done after the wait instead, the fold would hold back this
+        // appender's next append, which the next group commit waits for. This append is
+        // folded by a later one, or by a read: reads fold whatever is left (`state_at` waits
+        // for the lock), so they still see every acknowledged append.
+        if let Some(live) = inner.live.try_lock() {
+            self.fold_queued(live);
+        }
         if let Err(e) = ticket.wait() {
             inner.write.lock().poisoned = Some(e.to_string());
             return Err(e.into());
-        }
-        // Folding is left to whoever is folding already: the 16 appenders a commit releases
-        // do not queue up one by one for the projections' lock. Reads fold what is left
-        // (`state_at` waits for the lock), so they still see every acknowledged append.
-        if let Some(live) = inner.live.try_lock() {
-            self.fold_queued(live);
         }
         let mut next = appended.first;
         Ok(batches

@@ -1,5 +1,6 @@
-//! Guards the live projections under concurrent appends: an append folds into them only when no
-//! other thread is folding, so a read must fold whatever is left. Every appender, right after
+//! Guards the live projections under concurrent appends: an append folds what earlier commits
+//! acknowledged, and only when no other thread is folding, so a read must fold whatever is left
+//! (the reader's own append included). Every appender, right after
 //! its append returns, must see a state that includes it (read your writes), and the final
 //! state must equal a replay of the log, on both storages.
 
