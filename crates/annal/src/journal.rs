@@ -443,8 +443,9 @@ impl Journal {
         debug_assert_eq!(batches.iter().map(|b| b.2).sum::<usize>(), payloads.len());
         let inner = &*self.inner;
         annal_wal::check_batch(&payloads)?;
-        // Everything that allocates happens outside the critical section below; inside it only
-        // the versions are checked and filled in.
+        // What can be prepared is prepared outside the critical section below; inside it the
+        // versions are checked and filled in, and nothing is allocated but a new stream's name
+        // and, now and then, room in the fold queue.
         let mut payloads: Arc<[Vec<u8>]> = payloads.into();
         let mut versions = Vec::with_capacity(batches.len());
         // For each batch, the earlier batch of this append to the same stream, if any.
