@@ -273,8 +273,7 @@ pub(crate) fn replay<P: Projection>(inner: &Inner, until: Until) -> Result<(P::S
             ),
         }));
     }
-    let reader =
-        annal_wal::Reader::open_with_archive(std::sync::Arc::clone(&inner.storage), &inner.dir, 1)?;
+    let reader = annal_wal::Reader::open(std::sync::Arc::clone(&inner.storage), &inner.dir, 1)?;
     let (state, at) = fold_records::<P>(
         reader,
         (0, P::State::default()),

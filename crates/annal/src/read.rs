@@ -162,8 +162,7 @@ impl Journal {
     /// Reads acknowledged events matching `query`, decoded as `E`. Filtering by stream reads
     /// the whole range (events are not indexed by stream) but decodes only the matching ones.
     pub fn read<E: DeserializeOwned + 'static>(&self, query: Query) -> Events<E> {
-        let from = query.from.max(1);
-        Events::new(self.inner().log.read_from(from), query)
+        Events::new(self.inner().log.read_from(query.from), query)
     }
 
     /// Reads events matching `query` as JSON values, without their Rust types.
@@ -174,6 +173,6 @@ impl Journal {
     /// Catches up from sequence `from`, then follows live appends: yields every event from
     /// `from` on exactly once and in order, waiting for new ones, until the journal is closed.
     pub fn subscribe<E: DeserializeOwned + 'static>(&self, from: u64) -> Events<E> {
-        Events::following(self.inner().log.read_from(from.max(1)).follow(), Query::all())
+        Events::following(self.inner().log.read_from(from).follow(), Query::all())
     }
 }

@@ -55,22 +55,16 @@ impl JournalReader {
     }
 
     fn records(&self, from: u64) -> Result<annal_wal::Reader> {
-        let archive = self.dir.join(annal_wal::ARCHIVE_DIR);
-        let first = self.first_seq()?;
-        if from < first
-            && self.storage.exists(&archive).map_err(|e| annal_wal::Error::Io {
-                op: "stat",
-                path: archive,
-                source: e,
-            })?
-        {
-            return Ok(annal_wal::Reader::open_with_archive(
-                Arc::clone(&self.storage),
-                &self.dir,
-                from,
-            )?);
-        }
         Ok(annal_wal::Reader::open(Arc::clone(&self.storage), &self.dir, from)?)
+    }
+
+    /// The segments (in the log and the archive), the log's range and chain head, checked as
+    /// every reader checks them.
+    ///
+    /// # Errors
+    /// Damage (a missing segment, a damaged footer, damage in the active segment); I/O errors.
+    pub fn summary(&self) -> Result<annal_wal::Summary> {
+        Ok(annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?.summary()?)
     }
 
     /// The first sequence number the log holds (1 unless compaction truncated it).
@@ -94,13 +88,13 @@ impl JournalReader {
     /// Reads events matching `query`, decoded as `E` (`serde_json::Value` for any event).
     /// Reaches into `archive/` for sequence numbers below the log start, when there is one.
     pub fn read<E: DeserializeOwned + 'static>(&self, query: Query) -> Result<Events<E>> {
-        let records = self.records(query.from.max(1))?;
+        let records = self.records(query.from)?;
         Ok(Events::new(records, query))
     }
 
     /// Like [`JournalReader::read`], waiting for new events instead of ending.
     pub fn follow<E: DeserializeOwned + 'static>(&self, query: Query) -> Result<Events<E>> {
-        let records = self.records(query.from.max(1))?;
+        let records = self.records(query.from)?;
         Ok(Events::following(records.follow(), query))
     }
 

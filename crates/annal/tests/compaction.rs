@@ -159,7 +159,7 @@ fn archive_mode_keeps_truncated_segments() {
         let (state, at) = journal.replay::<Board>(Until::Seq(seq)).expect("through the archive");
         assert_eq!((state, at), (model_board(&model[..usize::try_from(seq).expect("small")]), seq));
     }
-    let events: Vec<_> = annal::wal::Reader::open_with_archive(
+    let events: Vec<_> = annal::wal::Reader::open(
         std::sync::Arc::new(annal::wal::storage::OsStorage::new()),
         &place.dir,
         1,

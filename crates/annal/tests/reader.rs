@@ -89,3 +89,61 @@ fn reader_sees_what_the_writer_wrote_and_replays_the_same() {
         assert!(tail.iter().all(|&s| s >= 300));
     });
 }
+
+/// Below the log start, every library read path reaches into `archive/` (or fails naming the
+/// earliest reachable sequence without one); none starts at the log start in silence.
+#[test]
+fn reads_below_the_log_start_reach_the_archive_or_fail() {
+    for archive in [true, false] {
+        both(|place| {
+            let journal = place
+                .options()
+                .segment_bytes(4096)
+                .keep_snapshots(1)
+                .archive(archive)
+                .projection::<Board>()
+                .open(&place.dir)
+                .expect("open");
+            for i in 0..500u32 {
+                let stream = if i % 5 == 0 { "acct" } else { "other" };
+                let task = Task::Completed { by: format!("a{i}"), minutes: i };
+                journal.append(stream, Expect::Any, [task]).expect("append");
+            }
+            journal.compact().expect("compact");
+            let start = journal.log().first_seq();
+            assert!(start > 1, "the compaction truncated the log");
+            let reader = match &place.storage {
+                Some(s) => JournalReader::open_with(std::sync::Arc::clone(s), &place.dir),
+                None => JournalReader::open(&place.dir),
+            }
+            .expect("reader");
+            let seqs = |events: Vec<annal::Result<annal::Event<Task>>>| {
+                events.into_iter().map(|e| e.map(|e| e.seq)).collect::<annal::Result<Vec<_>>>()
+            };
+            let all = seqs(journal.read::<Task>(Query::all()).collect());
+            let from_one = seqs(journal.read::<Task>(Query::range(1..)).collect());
+            let acct = seqs(journal.read::<Task>(Query::all().stream("acct")).collect());
+            let dir_all = seqs(reader.read::<Task>(Query::all()).expect("read").collect());
+            let dir_one = seqs(reader.read::<Task>(Query::range(1..)).expect("read").collect());
+            let sub: Vec<_> = journal.subscribe::<Task>(1).take(1).collect();
+            if archive {
+                let want: Vec<u64> = (1..=500).collect();
+                assert_eq!(all.as_ref().expect("all"), &want, "{}", place.name());
+                assert_eq!(from_one.as_ref().expect("from 1"), &want);
+                assert_eq!(dir_all.as_ref().expect("dir all"), &want);
+                assert_eq!(dir_one.as_ref().expect("dir from 1"), &want);
+                assert_eq!(acct.expect("acct").len(), 100, "{}", place.name());
+                assert_eq!(sub[0].as_ref().expect("subscribe").seq, 1);
+            } else {
+                let want: Vec<u64> = (start..=500).collect();
+                assert_eq!(all.expect("all"), want, "{}: from the earliest held", place.name());
+                assert_eq!(dir_all.expect("dir all"), want);
+                for got in [from_one.map(|_| ()), dir_one.map(|_| ())] {
+                    let err = got.expect_err("a start below the log start is an error");
+                    assert!(err.to_string().contains(&format!("is {start}")), "{err}");
+                }
+                assert!(sub[0].is_err(), "{}: subscribe(1) fails", place.name());
+            }
+        });
+    }
+}

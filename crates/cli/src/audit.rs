@@ -54,21 +54,20 @@ fn segment_firsts(dir: &Path) -> anyhow::Result<Vec<u64>> {
 }
 
 /// The chain value before the first record of the segment holding `seq` (in `archive/` or the
-/// log), that segment's first sequence number, and whether it is archived.
-fn chain_start(dir: &Path, seq: u64) -> anyhow::Result<(u64, ChainValue, bool)> {
+/// log; 0: the earliest record held) and that segment's first sequence number.
+fn chain_start(dir: &Path, seq: u64) -> anyhow::Result<(u64, ChainValue)> {
     let wal = dir.join(annal_wal::WAL_DIR);
     let archive = dir.join(annal_wal::ARCHIVE_DIR);
     let in_log = segment_firsts(&wal)?;
     let Some(&log_first) = in_log.first() else { bail!("{} holds no segment", wal.display()) };
     let archived = segment_firsts(&archive)?;
-    let (place, first) = match archived.iter().rev().find(|&&f| f <= seq) {
-        Some(&f) if seq < log_first => (archive, f),
-        _ => (
-            wal,
-            in_log.iter().rev().find(|&&f| f <= seq.max(log_first)).copied().unwrap_or(log_first),
-        ),
-    };
-    let is_archive = place.ends_with(annal_wal::ARCHIVE_DIR);
+    let earliest = archived.first().map_or(log_first, |&a| a.min(log_first));
+    let seq = if seq == 0 { earliest } else { seq };
+    if seq < earliest {
+        return Err(annal_wal::Error::BeforeStart { seq, earliest }.into());
+    }
+    let (place, firsts) = if seq < log_first { (archive, &archived) } else { (wal, &in_log) };
+    let first = firsts.iter().rev().find(|&&f| f <= seq).copied().expect("seq >= earliest");
     let path = place.join(segment_file_name(first));
     let mut header = [0u8; SEGMENT_HEADER_BYTES];
     let file = std::fs::File::open(&path).with_context(|| format!("open {}", path.display()))?;
@@ -76,7 +75,7 @@ fn chain_start(dir: &Path, seq: u64) -> anyhow::Result<(u64, ChainValue, bool)> 
         .with_context(|| format!("read {}", path.display()))?;
     let header = SegmentHeader::decode(&header)
         .map_err(|e| integrity(format!("{}: segment header: {e}", path.display())))?;
-    Ok((first, header.chain_before, is_archive))
+    Ok((first, header.chain_before))
 }
 
 /// Writes the export; returns the chain head (also printed on stderr).
@@ -88,14 +87,9 @@ pub fn export(
     out_path: Option<&Path>,
 ) -> anyhow::Result<String> {
     require_journal(dir)?;
-    let (start, mut chain, archived) = chain_start(dir, from)?;
+    let (start, mut chain) = chain_start(dir, from)?;
     let from = from.max(start);
-    let storage = Arc::new(OsStorage::new());
-    let records = if archived {
-        annal_wal::Reader::open_with_archive(storage, dir, start)?
-    } else {
-        annal_wal::Reader::open(storage, dir, start)?
-    };
+    let records = annal_wal::Reader::open(Arc::new(OsStorage::new()), dir, start)?;
     // A file export is written beside its target under a temporary name and renamed over it
     // only once complete and synced: a failed export leaves no partial file, and an earlier
     // export at that path stays whole. The temporary file is private (0600), like the store.

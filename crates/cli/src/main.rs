@@ -111,8 +111,10 @@ enum Command {
     )]
     Read {
         dir: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        from: u64,
+        /// First sequence number (default: the earliest held, archive included); one below it
+        /// is an error naming the earliest.
+        #[arg(long)]
+        from: Option<u64>,
         #[arg(long)]
         until: Option<u64>,
         #[arg(long)]
@@ -165,8 +167,10 @@ enum Command {
     )]
     Export {
         dir: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        from: u64,
+        /// First sequence number (default: the earliest held, archive included); one below it
+        /// is an error naming the earliest.
+        #[arg(long)]
+        from: Option<u64>,
         #[arg(long)]
         until: Option<u64>,
         #[arg(long, value_enum, default_value = "jsonl")]
@@ -234,7 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Read { dir, from, until, stream, limit, follow } => {
-            read_cmds::read(&dir, from, until, stream, limit, follow)
+            read_cmds::read(&dir, from.unwrap_or(0), until, stream, limit, follow)
         }
         Command::Replay { dir, until, at, projection, stream } => {
             read_cmds::replay(&dir, until, at.as_deref(), projection, stream.as_deref())
@@ -243,10 +247,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_cmds::compact(&dir, keep_snapshots, archive, wait)
         }
         Command::Snapshots { dir } => read_cmds::snapshots(&dir),
-        Command::Export { dir, from, until, format, out } => {
-            audit::export(&dir, from, until, matches!(format, ExportFormat::Csv), out.as_deref())
-                .map(drop)
-        }
+        Command::Export { dir, from, until, format, out } => audit::export(
+            &dir,
+            from.unwrap_or(0),
+            until,
+            matches!(format, ExportFormat::Csv),
+            out.as_deref(),
+        )
+        .map(drop),
         Command::AuditVerify { file, head } => audit::verify_file(&file, head.as_deref()),
         Command::Verify { dir, wait } => write_cmds::verify(&dir, wait),
         Command::Info { dir } => read_cmds::info(&dir),

@@ -81,81 +81,19 @@ pub fn spinner(what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// The last sequence number readable in the journal (a scan of the active segment).
+/// The last sequence number readable in the journal.
 pub fn last_seq(reader: &JournalReader) -> anyhow::Result<u64> {
-    let info = annal_wal_info(reader)?;
-    Ok(info.last_seq)
+    Ok(reader.summary()?.last_seq)
 }
 
-/// What `info` and progress bars need to know about the log on disk.
-pub struct LogInfo {
-    pub segments: Vec<Value>,
-    pub first_seq: u64,
-    pub last_seq: u64,
-    pub chain_head: Option<[u8; 32]>,
-}
-
-/// Reads segment headers, footers, and the active segment, without the lock.
-pub fn annal_wal_info(reader: &JournalReader) -> anyhow::Result<LogInfo> {
-    use annal_wal::format::{FOOTER_BYTES, Footer, parse_segment_file_name, segment_file_name};
-    let wal = reader.dir().join(annal_wal::WAL_DIR);
-    let mut firsts: Vec<u64> = std::fs::read_dir(&wal)
-        .with_context(|| format!("list {}", wal.display()))?
-        .filter_map(|e| {
-            e.ok().and_then(|e| parse_segment_file_name(&e.file_name().to_string_lossy()))
-        })
-        .collect();
-    firsts.sort_unstable();
-    let mut segments = Vec::new();
-    let mut last_seq = firsts.first().map_or(0, |f| f - 1);
-    let mut chain_head = None;
-    for (i, &first) in firsts.iter().enumerate() {
-        let path = wal.join(segment_file_name(first));
-        let file =
-            std::fs::File::open(&path).with_context(|| format!("open {}", path.display()))?;
-        let len = file.metadata().with_context(|| format!("stat {}", path.display()))?.len();
-        let mut tail = [0u8; FOOTER_BYTES];
-        let footer = len
-            .checked_sub(FOOTER_BYTES as u64)
-            .filter(|&at| std::os::unix::fs::FileExt::read_exact_at(&file, &mut tail, at).is_ok())
-            .and_then(|at| Footer::decode(&tail).ok().filter(|f| f.data_end <= at));
-        let is_last = i + 1 == firsts.len();
-        let (last, data_bytes, sealed) = match footer {
-            Some(f) => {
-                chain_head = Some(f.chain_after);
-                (f.last_seq, f.data_end, true)
-            }
-            None => {
-                let bytes =
-                    std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-                let opts = annal_wal::scan::ScanOptions { chain: true, prev_ts: 0 };
-                match annal_wal::scan::scan_segment(&bytes, first, opts) {
-                    Ok(scan) => {
-                        chain_head = Some(scan.chain_after);
-                        (scan.last_seq, scan.valid_end, false)
-                    }
-                    Err(_) if is_last && bytes.iter().take(64).all(|&b| b == 0) => {
-                        (first - 1, 0, false)
-                    }
-                    Err(e) => {
-                        return Err(crate::integrity(format!(
-                            "{}: segment header: {}",
-                            path.display(),
-                            e.0
-                        )));
-                    }
-                }
-            }
-        };
-        last_seq = last_seq.max(last);
-        segments.push(json!({
-            "file": path.display().to_string(),
-            "first_seq": first,
-            "last_seq": last,
-            "data_bytes": data_bytes,
-            "file_bytes": len,
-            "sealed": sealed,
-        }));
-    }
-    Ok(LogInfo { segments, first_seq: firsts.first().copied().unwrap_or(1), last_seq, chain_head })
+/// A segment as `info` prints it.
+pub fn segment_json(s: &annal::wal::SegmentSummary) -> Value {
+    json!({
+        "file": s.path.display().to_string(),
+        "first_seq": s.first_seq,
+        "last_seq": s.last_seq,
+        "data_bytes": s.data_bytes,
+        "file_bytes": s.file_bytes,
+        "sealed": s.sealed,
+    })
 }

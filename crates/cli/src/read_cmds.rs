@@ -130,11 +130,11 @@ fn lock_holder(dir: &Path) -> Value {
 
 pub fn info(dir: &Path) -> anyhow::Result<()> {
     let reader = reader(dir)?;
-    let log = out::annal_wal_info(&reader)?;
+    let log = reader.summary()?;
     let first_ts = ts_of(&reader, log.first_seq.max(1)).filter(|_| log.last_seq >= log.first_seq);
     let last_ts = ts_of(&reader, log.last_seq);
     let manifest = reader.manifest()?;
-    let bytes: u64 = log.segments.iter().filter_map(|s| s["file_bytes"].as_u64()).sum();
+    let bytes: u64 = log.segments.iter().map(|s| s.file_bytes).sum();
     out::print(&json!({
         "dir": dir.display().to_string(),
         "first_seq": log.first_seq,
@@ -142,9 +142,11 @@ pub fn info(dir: &Path) -> anyhow::Result<()> {
         "events": log.last_seq + 1 - log.first_seq.min(log.last_seq + 1),
         "first_ts": first_ts.map(out::rfc3339),
         "last_ts": last_ts.map(out::rfc3339),
-        "chain_head": log.chain_head.map(|c| annal_wal::to_hex(&c)),
+        "chain_head": annal::wal::to_hex(&log.chain_head),
         "bytes": bytes,
-        "segments": log.segments,
+        "segments": log.segments.iter().map(out::segment_json).collect::<Vec<_>>(),
+        "earliest_seq": log.earliest_seq(),
+        "archived": log.archived.iter().map(out::segment_json).collect::<Vec<_>>(),
         "snapshots": manifest.as_ref().map_or(0, |m| m.snapshots.len()),
         "log_start": manifest.as_ref().map_or(1, |m| m.log_start.max(1)),
         "lock": lock_holder(dir),

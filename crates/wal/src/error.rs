@@ -69,6 +69,15 @@ pub enum Error {
         /// Last sequence number in the log (first - 1 when empty).
         last: u64,
     },
+    /// A read asked for a sequence number that is no longer held: below the earliest record in
+    /// `wal/` and `archive/` (compaction deleted it), or one a reader had not reached when a
+    /// compaction removed it. Never skipped.
+    BeforeStart {
+        /// What was asked for.
+        seq: u64,
+        /// The earliest sequence number that can be read now.
+        earliest: u64,
+    },
     /// An invalid option.
     InvalidOption(String),
 }
@@ -126,6 +135,11 @@ impl fmt::Display for Error {
             Error::OutOfRange { seq, first, last } => {
                 write!(f, "sequence {seq} is outside the log ({first}..={last})")
             }
+            Error::BeforeStart { seq, earliest } => write!(
+                f,
+                "sequence {seq} is no longer held: the earliest reachable sequence is {earliest} \
+                 (compaction removed what lies below; compact with archiving to keep it readable)"
+            ),
             Error::InvalidOption(what) => write!(f, "invalid option: {what}"),
         }
     }

@@ -63,6 +63,7 @@ mod recovery;
 pub mod scan;
 pub mod storage;
 mod verify;
+mod view;
 mod writer;
 
 pub use chain::{CHAIN_START, ChainValue, chain_next, to_hex};
@@ -74,4 +75,5 @@ pub use log::{
 pub use reader::{Follow, Reader};
 pub use recovery::{Cut, RecoveryReport, TornTail};
 pub use verify::{Problem, VerifyReport};
+pub use view::{DirView, SegmentSummary, Summary};
 pub use writer::{Ticket, check_batch};

@@ -596,9 +596,11 @@ impl Log {
         out
     }
 
-    /// A reader of acknowledged records from sequence `from` on (clamped to the log start). It
-    /// ends at the last record acknowledged when it gets there; see [`Reader::follow`] to wait
-    /// for more.
+    /// A reader of acknowledged records from sequence `from` on (0: from the earliest record
+    /// held). Below the log start it reads the segments a compaction moved to `archive/`; a
+    /// `from` below what either holds fails with [`Error::BeforeStart`] naming the earliest, and
+    /// so does a reader that a compaction overtakes: never a silent gap. It ends at the last
+    /// record acknowledged when it gets there; see [`Reader::follow`] to wait for more.
     #[must_use]
     pub fn read_from(&self, from: u64) -> Reader {
         Reader::live(Arc::clone(&self.shared), from)

@@ -19,10 +19,10 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::format::{
-    self, DecodeError, FOOTER_BYTES, FRAME_HEADER_BYTES, Footer, IndexEntry, SEGMENT_HEADER_BYTES,
-    SegmentHeader,
+    self, DecodeError, FOOTER_BYTES, FRAME_HEADER_BYTES, FRAME_MAGIC, Footer, IndexEntry,
+    SEGMENT_HEADER_BYTES, SegmentHeader,
 };
-use crate::log::{Record, Shared, WAL_DIR};
+use crate::log::{ARCHIVE_DIR, Record, Shared, WAL_DIR};
 use crate::scan::check_whole_frame;
 use crate::storage::{OpenMode, Storage, StorageFile};
 
@@ -42,14 +42,17 @@ pub struct Reader {
     buffered: VecDeque<Record>,
     prev_ts: u64,
     failed: bool,
-    /// Whether a record was read: before that, a start below the log start is clamped.
+    /// Whether a record was read.
     started: bool,
+    /// Whether the reader was asked to start at the earliest record that can be read (`from`
+    /// 0) rather than at a given sequence number: only then does it begin above `from`.
+    from_earliest: bool,
 }
 
 #[derive(Debug)]
 enum Source {
     Live(Arc<Shared>),
-    Dir { storage: Arc<dyn Storage>, wal_dir: PathBuf, archive_dir: Option<PathBuf> },
+    Dir { storage: Arc<dyn Storage>, wal_dir: PathBuf, archive_dir: PathBuf },
 }
 
 #[derive(Debug)]
@@ -88,10 +91,16 @@ impl Reader {
     }
 
     /// A reader of the log in `dir` that takes no lock and modifies nothing, for use while
-    /// another process (or nobody) writes. It ends at the last complete, valid frame.
+    /// another process (or nobody) writes. It yields the records from `from` on (0: from the
+    /// earliest record that can be read), through the segments a compaction moved to
+    /// `archive/` for those below the log start, and ends at the last complete, valid frame.
+    /// In the last segment, bytes that hold no valid frame are not yet written, unless a later
+    /// frame's durable watermark proves they had been synced: then they are corruption.
     ///
     /// # Errors
-    /// The directory has no `wal/` directory.
+    /// The directory has no `wal/` directory. Reading fails with `BeforeStart` for a `from`
+    /// below the earliest record held (naming it), and when a compaction removes records the
+    /// reader has not reached yet: never a silent gap.
     pub fn open(storage: Arc<dyn Storage>, dir: impl AsRef<Path>, from: u64) -> Result<Self> {
         let wal_dir = dir.as_ref().join(WAL_DIR);
         if !storage.exists(&wal_dir).map_err(|e| Error::io("stat", &wal_dir, e))? {
@@ -101,26 +110,8 @@ impl Reader {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no wal directory: not a log"),
             ));
         }
-        Ok(Self::new(Source::Dir { storage, wal_dir, archive_dir: None }, from))
-    }
-
-    /// Like [`Reader::open`], but also reads the segments in `archive/` (those a compaction
-    /// moved out of the log), so that reading can start before the log start. Segments in
-    /// `archive/` are sealed; a sequence number in neither directory ends the reader with an
-    /// `OutOfRange` error, never a silent gap.
-    ///
-    /// # Errors
-    /// The directory has no `wal/` directory.
-    pub fn open_with_archive(
-        storage: Arc<dyn Storage>,
-        dir: impl AsRef<Path>,
-        from: u64,
-    ) -> Result<Self> {
-        let mut reader = Self::open(storage, &dir, from)?;
-        if let Source::Dir { archive_dir, .. } = &mut reader.source {
-            *archive_dir = Some(dir.as_ref().join(crate::log::ARCHIVE_DIR));
-        }
-        Ok(reader)
+        let archive_dir = dir.as_ref().join(ARCHIVE_DIR);
+        Ok(Self::new(Source::Dir { storage, wal_dir, archive_dir }, from))
     }
 
     fn new(source: Source, from: u64) -> Self {
@@ -132,6 +123,7 @@ impl Reader {
             prev_ts: 0,
             failed: false,
             started: false,
+            from_earliest: from == 0,
         }
     }
 
@@ -139,6 +131,12 @@ impl Reader {
     #[must_use]
     pub fn position(&self) -> u64 {
         self.buffered.front().map_or(self.next, |r| r.seq)
+    }
+
+    /// The offset past the last frame read, while this reader reads the segment at `path` (and
+    /// nothing of the next segment yet); `None` once it has moved on.
+    pub(crate) fn position_in(&self, path: &Path) -> Option<u64> {
+        self.cursor.as_ref().filter(|c| c.path == path).map(|c| c.offset)
     }
 
     /// The next record, waiting up to `timeout` for one to be appended. `None` on timeout.
@@ -196,20 +194,10 @@ impl Reader {
                 if self.next >= start && (self.next > visible || self.next <= written) {
                     return Ok(visible);
                 }
-                let (visible, written, start) = {
+                let (visible, written) = {
                     let st = shared.state.lock();
-                    (st.visible_seq, st.written_seq, st.start_seq)
+                    (st.visible_seq, st.written_seq)
                 };
-                if self.next < start && self.buffered.is_empty() {
-                    if self.started {
-                        // Compaction removed records this reader had not reached: a gap is
-                        // an error, never skipped.
-                        let err = Error::OutOfRange { seq: self.next, first: start, last: visible };
-                        return Err(err);
-                    }
-                    self.next = start;
-                    self.cursor = None;
-                }
                 if self.next <= visible && self.next > written {
                     crate::writer::ensure_written(shared, visible)?;
                 }
@@ -219,16 +207,54 @@ impl Reader {
         }
     }
 
-    fn locate(&self) -> Result<Option<Cursor>> {
-        match &self.source {
-            Source::Live(shared) => locate_live(shared, self.next).map(Some),
-            Source::Dir { storage, wal_dir, archive_dir: Some(archive) } => {
-                locate_archived(storage.as_ref(), archive, wal_dir, self.next)
+    /// The segment holding `self.next`: in the log, or below its start in `archive/`. The one
+    /// place that decides what a start below the log start means.
+    fn locate(&mut self) -> Result<Option<Cursor>> {
+        let (storage, archive_dir) = match &self.source {
+            Source::Live(shared) => (Arc::clone(&shared.storage), shared.dir.join(ARCHIVE_DIR)),
+            Source::Dir { storage, archive_dir, .. } => (Arc::clone(storage), archive_dir.clone()),
+        };
+        let listed = match &self.source {
+            Source::Live(shared) => {
+                let start = shared.start.load(Ordering::Acquire);
+                if self.next >= start {
+                    return locate_live(shared, self.next).map(Some);
+                }
+                Some(start)
             }
-            Source::Dir { storage, wal_dir, archive_dir: None } => {
-                locate_dir(storage.as_ref(), wal_dir, self.next)
+            Source::Dir { wal_dir, .. } => {
+                let firsts = segment_firsts(storage.as_ref(), wal_dir)?;
+                match firsts.first() {
+                    Some(&min) if self.next >= min => {
+                        return locate_dir(storage.as_ref(), wal_dir, &firsts, self.next);
+                    }
+                    Some(&min) => Some(min),
+                    None => None,
+                }
             }
+        };
+        let archived =
+            if storage.exists(&archive_dir).map_err(|e| Error::io("stat", &archive_dir, e))? {
+                segment_firsts(storage.as_ref(), &archive_dir)?
+            } else {
+                Vec::new()
+            };
+        let Some(earliest) = archived.first().copied().or(listed) else {
+            // Nothing written yet.
+            return Ok(None);
+        };
+        if self.next < earliest {
+            if self.from_earliest && !self.started {
+                self.next = earliest;
+                return self.locate();
+            }
+            return Err(Error::BeforeStart { seq: self.next, earliest });
         }
+        let i = archived.partition_point(|&f| f <= self.next);
+        debug_assert!(i > 0, "next is at or above the first archived segment");
+        let first_seq = archived[i - 1];
+        let path = archive_dir.join(format::segment_file_name(first_seq));
+        open_sealed(storage.as_ref(), &path, first_seq, self.next, false).map(Some)
     }
 }
 
@@ -254,11 +280,10 @@ impl Iterator for Reader {
             if self.cursor.is_none() {
                 match self.locate() {
                     Ok(Some(c)) => {
-                        // A reader asked to start below the log start begins at it (as readers
-                        // of a live log do); past the first record, a jump would be a gap.
-                        if !self.started && c.first_seq > self.next {
-                            self.next = c.first_seq;
-                        }
+                        assert!(
+                            c.first_seq <= self.next,
+                            "a located segment starts at or before next"
+                        );
                         self.cursor = Some(c);
                     }
                     Ok(None) => return None,
@@ -373,47 +398,26 @@ fn locate_live(shared: &Shared, seq: u64) -> Result<Cursor> {
     open_active(shared.storage.as_ref(), path, first_seq, offset, false)
 }
 
-/// Locates `seq` in `archive/` first, then in the log.
-fn locate_archived(
-    storage: &dyn Storage,
-    archive: &Path,
-    wal_dir: &Path,
-    seq: u64,
-) -> Result<Option<Cursor>> {
-    let in_log = storage
-        .list_dir(wal_dir)
-        .map_err(|e| Error::io("list", wal_dir, e))?
-        .iter()
-        .filter_map(|n| format::parse_segment_file_name(n))
-        .min();
-    if in_log.is_some_and(|first| seq >= first) {
-        return locate_dir(storage, wal_dir, seq);
-    }
-    let archived: Vec<u64> =
-        if storage.exists(archive).map_err(|e| Error::io("stat", archive, e))? {
-            let names = storage.list_dir(archive).map_err(|e| Error::io("list", archive, e))?;
-            names.iter().filter_map(|n| format::parse_segment_file_name(n)).collect()
-        } else {
-            Vec::new()
-        };
-    let i = archived.partition_point(|&f| f <= seq);
-    if i == 0 {
-        let first = archived.first().copied().or(in_log).unwrap_or(1);
-        return Err(Error::OutOfRange { seq, first, last: u64::MAX });
-    }
-    let first_seq = archived[i - 1];
-    let path = archive.join(format::segment_file_name(first_seq));
-    let cursor = open_sealed(storage, &path, first_seq, seq, false)?;
-    Ok(Some(cursor))
+/// The first sequence numbers of the segment files in `dir`, ascending.
+pub(crate) fn segment_firsts(storage: &dyn Storage, dir: &Path) -> Result<Vec<u64>> {
+    let names = storage.list_dir(dir).map_err(|e| Error::io("list", dir, e))?;
+    let mut firsts: Vec<u64> =
+        names.iter().filter_map(|n| format::parse_segment_file_name(n)).collect();
+    firsts.sort_unstable();
+    Ok(firsts)
 }
 
-fn locate_dir(storage: &dyn Storage, wal_dir: &Path, seq: u64) -> Result<Option<Cursor>> {
-    let names = storage.list_dir(wal_dir).map_err(|e| Error::io("list", wal_dir, e))?;
-    let firsts: Vec<u64> =
-        names.iter().filter_map(|n| format::parse_segment_file_name(n)).collect();
-    let Some(&min) = firsts.first() else { return Ok(None) };
-    let seq = seq.max(min);
-    let i = firsts.partition_point(|&f| f <= seq) - 1;
+/// The segment of `wal_dir` (whose segments start at `firsts`) that holds `seq`, at or above
+/// the first of them.
+fn locate_dir(
+    storage: &dyn Storage,
+    wal_dir: &Path,
+    firsts: &[u64],
+    seq: u64,
+) -> Result<Option<Cursor>> {
+    let i = firsts.partition_point(|&f| f <= seq);
+    assert!(i > 0, "the caller checked that seq is at or above the first segment");
+    let i = i - 1;
     let first_seq = firsts[i];
     let last = i + 1 == firsts.len();
     let path = wal_dir.join(format::segment_file_name(first_seq));
@@ -566,7 +570,10 @@ fn read_step(
                         "no frame where the footer says frames are",
                     ));
                 }
-                return Ok(Step::End);
+                if sealed {
+                    return Ok(Step::End);
+                }
+                return unwritten_or_damaged(cursor, offset, next, "no frame here");
             }
             Err(DecodeError::Short | DecodeError::Magic) => {
                 refreshed = true;
@@ -584,7 +591,9 @@ fn read_step(
                 refreshed = true;
                 continue;
             }
-            Err(_) => return Ok(Step::End),
+            Err(e) => {
+                return unwritten_or_damaged(cursor, offset, next, &format!("frame header: {e}"));
+            }
         };
         let len = usize::try_from(fh.frame_len()).expect("frame length fits usize");
         let (_, at, got) = window(cursor, offset, len, refreshed)?;
@@ -605,7 +614,7 @@ fn read_step(
             if strict {
                 return Err(Error::corrupt(&cursor.path, offset, next, "incomplete frame"));
             }
-            return Ok(Step::End);
+            return unwritten_or_damaged(cursor, offset, next, "incomplete frame");
         }
         break (fh, at);
     };
@@ -627,7 +636,7 @@ fn read_step(
         Err(reason) if strict || sealed => {
             return Err(Error::corrupt(&cursor.path, offset, next, reason));
         }
-        Err(_) => return Ok(Step::End),
+        Err(reason) => return unwritten_or_damaged(cursor, offset, next, &reason),
     }
     let mut prev_ts = cursor.prev_ts;
     for (i, (ts, range)) in format::frame_records(frame, fh.count).enumerate() {
@@ -644,6 +653,120 @@ fn read_step(
     cursor.prev_ts = prev_ts;
     cursor.expect = Some(fh.last_seq() + 1);
     Ok(Step::Frame(offset + fh.frame_len()))
+}
+
+/// What a directory reader makes of bytes at `offset` of the last segment that hold no valid
+/// frame: not yet written (the end, for now), unless a later complete frame carries a durable
+/// watermark above `offset`. The writer stamps every frame with the offset below which the
+/// segment was durable when the frame was written, so such a frame proves that the bytes here
+/// had been synced: their damage is corruption, reported, never a silent end of the log.
+fn unwritten_or_damaged(cursor: &Cursor, offset: u64, seq: u64, reason: &str) -> Result<Step> {
+    let Data::File { file, window, window_start } = &cursor.data else {
+        unreachable!("only active segments are read leniently")
+    };
+    // The common case, the end of the written frames: zeros (preallocation) up to the end of a
+    // window read just now from `offset`. A zeroed stretch longer than a window followed by
+    // frames is beyond what a reader checks here; the writer's recovery and `verify` scan it.
+    let rest =
+        usize::try_from(offset.saturating_sub(*window_start)).ok().and_then(|at| window.get(at..));
+    if offset >= *window_start && rest.is_some_and(|r| r.iter().all(|&b| b == 0)) {
+        return Ok(Step::End);
+    }
+    match vouching_watermark(file.as_ref(), &cursor.path, offset)? {
+        None => Ok(Step::End),
+        Some(watermark) => Err(Error::corrupt(
+            &cursor.path,
+            offset,
+            seq,
+            format!(
+                "{reason}, below the durable watermark {watermark} of a later frame (the bytes \
+                 here had been synced)"
+            ),
+        )),
+    }
+}
+
+/// The highest durable watermark above `bad_at` carried by a complete, checksummed frame that
+/// starts after `bad_at` in `file`. Reads the file a window at a time, and each candidate frame
+/// that a window does not hold on its own (at most `FRAME_BYTES_MAX`): memory stays bounded.
+fn vouching_watermark(file: &dyn StorageFile, path: &Path, bad_at: u64) -> Result<Option<u64>> {
+    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+    let mut best: Option<u64> = None;
+    let mut buf = vec![0u8; WINDOW_BYTES];
+    let mut chunk_start = bad_at + 1;
+    while chunk_start < len {
+        let want = usize::try_from(len - chunk_start).unwrap_or(usize::MAX).min(WINDOW_BYTES);
+        // The file may shrink meanwhile (a writer sealing it): what is gone vouches for nothing.
+        let want = read_up_to(file, path, &mut buf[..want], chunk_start)?;
+        if want == 0 {
+            break;
+        }
+        let chunk = &buf[..want];
+        let mut pos = 0;
+        while let Some(found) = crate::scan::find_magic(chunk, pos) {
+            pos = found + 1;
+            let at = chunk_start + found as u64;
+            if let Some(watermark) = frame_watermark_at(file, path, chunk, found, at, len)?
+                && watermark > bad_at
+            {
+                best = best.max(Some(watermark));
+            }
+        }
+        // Overlap by less than a magic, so that one split across two windows is still found.
+        chunk_start += (want as u64).saturating_sub(FRAME_MAGIC.len() as u64 - 1).max(1);
+    }
+    Ok(best)
+}
+
+/// The watermark of the frame at `at` (found at `found` in `chunk`), if a complete frame with a
+/// plausible watermark and a matching checksum is there.
+fn frame_watermark_at(
+    file: &dyn StorageFile,
+    path: &Path,
+    chunk: &[u8],
+    found: usize,
+    at: u64,
+    file_len: u64,
+) -> Result<Option<u64>> {
+    let read = |buf: &mut [u8]| Ok::<_, Error>(read_up_to(file, path, buf, at)? == buf.len());
+    let mut header = [0u8; FRAME_HEADER_BYTES];
+    if chunk.len() - found >= FRAME_HEADER_BYTES {
+        header.copy_from_slice(&chunk[found..found + FRAME_HEADER_BYTES]);
+    } else if file_len - at < FRAME_HEADER_BYTES as u64 || !read(&mut header)? {
+        return Ok(None);
+    }
+    let Ok(fh) = format::decode_frame_header(&header) else { return Ok(None) };
+    if fh.synced_through > at || file_len - at < fh.frame_len() {
+        return Ok(None);
+    }
+    let frame_len = usize::try_from(fh.frame_len()).expect("frame length fits usize");
+    let owned;
+    let frame = if chunk.len() - found >= frame_len {
+        &chunk[found..found + frame_len]
+    } else {
+        let mut buf = vec![0u8; frame_len];
+        if !read(&mut buf)? {
+            return Ok(None);
+        }
+        owned = buf;
+        &owned[..]
+    };
+    Ok(format::check_frame(&fh, frame).is_ok().then_some(fh.synced_through))
+}
+
+/// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read.
+fn read_up_to(file: &dyn StorageFile, path: &Path, buf: &mut [u8], offset: u64) -> Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        let n = file
+            .read_at(&mut buf[got..], offset + got as u64)
+            .map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(got)
 }
 
 /// Mapped (sealed) segments are immutable: a missing frame before `end` is corruption.

@@ -268,11 +268,16 @@ pub fn has_valid_frame(bytes: &[u8], from: usize) -> bool {
     false
 }
 
-fn find_magic(bytes: &[u8], from: usize) -> Option<usize> {
-    if from >= bytes.len() {
-        return None;
+pub(crate) fn find_magic(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut pos = from;
+    while pos < bytes.len() {
+        let found = pos + bytes[pos..].iter().position(|&b| b == FRAME_MAGIC[0])?;
+        if bytes[found..].starts_with(&FRAME_MAGIC) {
+            return Some(found);
+        }
+        pos = found + 1;
     }
-    bytes[from..].windows(FRAME_MAGIC.len()).position(|w| w == FRAME_MAGIC).map(|p| p + from)
+    None
 }
 
 /// Recognizes a seal at `scan.valid_end`: an index block, then a footer that agrees with the

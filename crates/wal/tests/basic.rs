@@ -307,7 +307,9 @@ fn removing_segments_below_a_sequence_and_finishing_an_interrupted_truncation() 
         assert!(bytes > 0);
         assert_eq!(log.first_seq(), cut, "{}", env.name());
         let got: Vec<u64> = log.read_from(1).map(|r| r.expect("read").seq).collect();
-        assert_eq!(got, (cut..=200).collect::<Vec<_>>(), "readers start at the new log start");
+        assert_eq!(got, (1..=200).collect::<Vec<_>>(), "below the start, through archive/");
+        let got: Vec<u64> = log.read_from(cut + 1).map(|r| r.expect("read").seq).collect();
+        assert_eq!(got, (cut + 1..=200).collect::<Vec<_>>(), "{}", env.name());
         assert_eq!(log.chain_at(cut - 1).expect("chain before the start"), chain_before_cut);
         assert!(log.chain_at(cut - 2).is_err(), "nothing below the start");
         let archived =
@@ -326,6 +328,21 @@ fn removing_segments_below_a_sequence_and_finishing_an_interrupted_truncation() 
         assert_eq!(log.recovery_report().truncated_segments, vec![segments[2].path.clone()]);
         assert_eq!(log.first_seq(), segments[4].first_seq);
         assert_eq!(log.last_seq(), 200);
+        // The archive ends before the log starts: reading across the hole fails there.
+        let got: Vec<annal_wal::Result<annal_wal::Record>> = log.read_from(1).collect();
+        assert_eq!(got.len(), usize::try_from(cut).expect("small"), "{}", env.name());
+        assert!(got.last().expect("items").is_err(), "{}: the hole is an error", env.name());
+        drop(log);
+        // Without the archive, a start below the log is an error naming the earliest.
+        env.storage.remove_file(&archived).expect("remove archived");
+        let log = env.open(small(Durability::Sync)).expect("reopen");
+        let mut reader = log.read_from(1);
+        let err = reader.next().expect("an item").expect_err("below the start");
+        assert!(matches!(err, Error::BeforeStart { seq: 1, .. }), "{}: {err}", env.name());
+        assert_eq!(
+            log.read_from(0).next().expect("a record").expect("ok").seq,
+            segments[1].first_seq
+        );
     });
 }
 

@@ -341,6 +341,8 @@ fn info_describes_segments_ranges_chain_and_lock() {
             "chain_head",
             "bytes",
             "segments",
+            "archived",
+            "earliest_seq",
             "snapshots",
             "log_start",
             "lock"

@@ -13,5 +13,6 @@ mod common;
 mod corruption;
 mod demo;
 mod lock;
+mod read_side;
 mod time_travel;
 mod torn_tail;
