@@ -285,12 +285,7 @@ impl Journal {
             live.apply(&RawEvent::parse(record.seq, record.ts, &record.payload)?);
         }
         live.applied_seq = log.last_seq();
-        let versions = live.slots[0]
-            .live
-            .state()
-            .downcast_ref::<BTreeMap<String, u64>>()
-            .expect("slot 0 is the stream index")
-            .clone();
+        let versions = stream_index(&live).clone();
         if let Some((seq, reason)) = &live.slots[0].failed {
             return Err(Error::ProjectionFailed {
                 projection: StreamIndex::NAME,
@@ -347,10 +342,54 @@ impl Journal {
         self.inner.log.last_seq()
     }
 
-    /// The current version of `stream` (0 if it has no events), counting acknowledged appends.
+    /// The version of `stream` (0 if it has no events) after the acknowledged appends, the
+    /// same events [`Journal::state`] reflects: appends still inside a group commit are not
+    /// counted. To decide on a projection's state and append with the version it reflects, use
+    /// [`Journal::load`], which reads both at once.
     #[must_use]
     pub fn stream_version(&self, stream: &str) -> u64 {
-        self.inner.write.lock().versions.get(stream).copied().unwrap_or(0)
+        self.catch_up();
+        let live = self.inner.live.lock();
+        stream_index(&live).get(stream).copied().unwrap_or(0)
+    }
+
+    /// The state of registered projection `P` together with the version of `stream` it
+    /// reflects, read at one point of the log: what decide-then-append needs. Appending with
+    /// `Expect::Exact(loaded.version)` then succeeds only if no event was appended to `stream`
+    /// since (acknowledged or still in flight), so a decision is never applied on top of an
+    /// event it did not see; on `Conflict`, load again and decide again.
+    ///
+    /// ```
+    /// # use annal::{Expect, Journal, Counts, NewEvent};
+    /// # fn main() -> annal::Result<()> {
+    /// # let dir = tempfile::tempdir().expect("tempdir");
+    /// let journal = Journal::options().projection::<Counts>().open(dir.path())?;
+    /// journal.append_events("acct-1", Expect::Any, vec![NewEvent::json("deposit", &serde_json::json!({}))?])?;
+    /// for attempt in 0..10u32 {
+    ///     let loaded = journal.load::<Counts>("acct-1")?;
+    ///     if loaded.state.by_type.get("withdrawal").copied().unwrap_or(0) > 0 {
+    ///         break; // decided: nothing to do
+    ///     }
+    ///     let event = NewEvent::json("withdrawal", &serde_json::json!({}))?;
+    ///     match journal.append_events("acct-1", Expect::Exact(loaded.version), vec![event]) {
+    ///         Err(e) if e.is_conflict() => {
+    ///             std::thread::sleep(std::time::Duration::from_micros(50 << attempt.min(6)));
+    ///         }
+    ///         other => { other?; break; }
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Journal::state_at`].
+    pub fn load<P: Projection>(&self, stream: &str) -> Result<Loaded<P::State>> {
+        self.catch_up();
+        let live = self.inner.live.lock();
+        let version = stream_index(&live).get(stream).copied().unwrap_or(0);
+        let (state, seq) = state_of::<P>(&live)?;
+        Ok(Loaded { state, version, seq })
     }
 
     /// Appends typed events to one stream as one atomic batch, if the stream's version satisfies
@@ -562,19 +601,7 @@ impl Journal {
     /// `NotRegistered`; `ProjectionFailed` if `P` could not fold an event.
     pub fn state_at<P: Projection>(&self) -> Result<(P::State, u64)> {
         self.catch_up();
-        let live = self.inner.live.lock();
-        let slot = live.slots.iter().find(|s| s.live.projection() == TypeId::of::<P>());
-        let Some(slot) = slot else { return Err(Error::NotRegistered { projection: P::NAME }) };
-        if let Some((seq, reason)) = &slot.failed {
-            return Err(Error::ProjectionFailed {
-                projection: P::NAME,
-                seq: *seq,
-                reason: reason.clone(),
-            });
-        }
-        let state =
-            slot.live.state().downcast_ref::<P::State>().expect("registered with its state type");
-        Ok((state.clone(), live.applied_seq))
+        state_of::<P>(&self.inner.live.lock())
     }
 
     /// The current state of registered projection `P`; see [`Journal::state_at`].
@@ -609,4 +636,39 @@ impl Journal {
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
     }
+}
+
+/// A projection's state and the version of one stream it reflects; see [`Journal::load`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded<S> {
+    /// The projection's state after the events up to `seq`.
+    pub state: S,
+    /// The stream's version after the events up to `seq` (0: no events): what to expect.
+    pub version: u64,
+    /// The last event folded.
+    pub seq: u64,
+}
+
+/// The stream versions the live set has folded (slot 0 is always the stream index).
+fn stream_index(live: &LiveSet) -> &BTreeMap<String, u64> {
+    live.slots[0]
+        .live
+        .state()
+        .downcast_ref::<BTreeMap<String, u64>>()
+        .expect("slot 0 is the stream index")
+}
+
+fn state_of<P: Projection>(live: &LiveSet) -> Result<(P::State, u64)> {
+    let slot = live.slots.iter().find(|s| s.live.projection() == TypeId::of::<P>());
+    let Some(slot) = slot else { return Err(Error::NotRegistered { projection: P::NAME }) };
+    if let Some((seq, reason)) = &slot.failed {
+        return Err(Error::ProjectionFailed {
+            projection: P::NAME,
+            seq: *seq,
+            reason: reason.clone(),
+        });
+    }
+    let state =
+        slot.live.state().downcast_ref::<P::State>().expect("registered with its state type");
+    Ok((state.clone(), live.applied_seq))
 }

@@ -86,7 +86,7 @@ pub use annal_wal::{Durability, RecoveryMode, RecoveryReport};
 pub use compact::{CompactReport, VerifyReport};
 pub use error::{Error, Result};
 pub use event::{Appended, Expect, NewEvent, TypedEvent};
-pub use journal::{Journal, JournalOptions, KEEP_SNAPSHOTS_DEFAULT, LogView};
+pub use journal::{Journal, JournalOptions, KEEP_SNAPSHOTS_DEFAULT, Loaded, LogView};
 pub use read::{Events, Query};
 pub use reader::JournalReader;
 
