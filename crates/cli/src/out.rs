@@ -2,6 +2,7 @@
 //! is a terminal).
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use annal::{Event, JournalReader, Meta};
 use anyhow::Context;
@@ -95,5 +96,44 @@ pub fn segment_json(s: &annal::wal::SegmentSummary) -> Value {
         "data_bytes": s.data_bytes,
         "file_bytes": s.file_bytes,
         "sealed": s.sealed,
+    })
+}
+
+/// Tells on stderr what opening for writing repaired: a torn tail cut (what, where, and where
+/// its bytes were kept), a seal completed, a segment rebuilt, an interrupted truncation done.
+pub fn report_recovery(dir: &Path, report: &annal::RecoveryReport) {
+    if let Some(t) = &report.torn_tail {
+        let kept = report.quarantined.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
+        eprintln!(
+            "warning: {}: cut a torn tail of {}: {} bytes from byte offset {} ({} complete frame(s) \
+             never synced; {}); the log now ends at sequence {}; the bytes are kept in {}",
+            dir.display(),
+            t.file.display(),
+            t.bytes,
+            t.offset,
+            t.orphan_frames,
+            t.reason,
+            report.last_seq,
+            if kept.is_empty() { "quarantine/".to_string() } else { kept.join(", ") },
+        );
+    }
+    if let Some(path) = &report.completed_seal {
+        eprintln!("warning: completed the interrupted seal of {}", path.display());
+    }
+    if let Some(path) = &report.recreated_segment {
+        eprintln!("warning: rebuilt {}, whose creation a crash interrupted", path.display());
+    }
+    for path in &report.truncated_segments {
+        eprintln!(
+            "warning: removed {} below the log start (an interrupted truncation)",
+            path.display()
+        );
+    }
+}
+
+/// The torn tail a writer's open cut, as reports print it.
+pub fn torn_tail_json(report: &annal::RecoveryReport) -> Value {
+    report.torn_tail.as_ref().map_or(Value::Null, |t| {
+        json!({"file": t.file.display().to_string(), "offset": t.offset, "bytes": t.bytes, "orphan_frames": t.orphan_frames, "reason": t.reason})
     })
 }

@@ -46,12 +46,15 @@ pub fn require_journal(dir: &Path) -> anyhow::Result<()> {
 
 fn open(dir: &Path, wait: Option<f64>) -> anyhow::Result<Journal> {
     require_journal(dir)?;
-    options(wait)?.open(dir).with_context(|| format!("open {}", dir.display()))
+    let journal = options(wait)?.open(dir).with_context(|| format!("open {}", dir.display()))?;
+    out::report_recovery(dir, journal.recovery_report());
+    Ok(journal)
 }
 
 pub fn init(dir: &Path) -> anyhow::Result<()> {
     let existed = dir.join(annal_wal::WAL_DIR).is_dir();
     let journal = Journal::open(dir).with_context(|| format!("create {}", dir.display()))?;
+    out::report_recovery(dir, journal.recovery_report());
     out::print(
         &json!({"dir": dir.display().to_string(), "created": !existed, "last_seq": journal.last_seq()}),
     )
@@ -230,6 +233,7 @@ pub fn compact(dir: &Path, keep: usize, archive: bool, wait: Option<f64>) -> any
         .archive(archive)
         .open(dir)
         .with_context(|| format!("open {}", dir.display()))?;
+    out::report_recovery(dir, journal.recovery_report());
     let bar = out::spinner("compact");
     let r = journal.compact()?;
     bar.finish_and_clear();
@@ -272,6 +276,7 @@ pub fn verify_report(
         "snapshots_checked": report.snapshots_checked,
         "snapshots_replayed": report.snapshots_replayed,
         "problems": problems,
+        "torn_tail_cut": out::torn_tail_json(journal.recovery_report()),
     });
     let failure = report.problems.first().map(|first| {
         crate::integrity(format!(
@@ -295,7 +300,7 @@ pub fn recover(dir: &Path) -> anyhow::Result<()> {
     out::print(&json!({
         "last_seq": r.last_seq,
         "cut": r.cut.as_ref().map(|c| json!({"file": c.file.display().to_string(), "offset": c.offset, "seq": c.seq, "reason": c.reason})),
-        "torn_tail": r.torn_tail.as_ref().map(|t| json!({"file": t.file.display().to_string(), "offset": t.offset, "bytes": t.bytes, "reason": t.reason})),
+        "torn_tail": out::torn_tail_json(r),
         "quarantined": r.quarantined.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
     }))
 }

@@ -95,3 +95,35 @@ fn the_next_append_cuts_a_torn_tail_and_continues_the_sequence() {
     verify.ok();
     assert_eq!(u(&verify.json(), "records"), 4);
 }
+
+#[test]
+fn every_writing_command_reports_the_cut_on_stderr() {
+    for (command, args) in [
+        ("append", &["--stream", "a", "--type", "t"][..]),
+        ("compact", &[][..]),
+        ("init", &[][..]),
+        ("verify", &[][..]),
+    ] {
+        let (sc, _, file, end) = torn_store();
+        let run = sc.run(command, args);
+        run.ok();
+        let warning = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("warning:") && l.contains("torn tail"))
+            .unwrap_or_else(|| panic!("{command}: no torn-tail warning in {:?}", run.stderr));
+        let bytes = format!("{} bytes from byte offset {end}", TORN.len());
+        for needle in [file.display().to_string(), bytes, "quarantine".into(), "sequence 3".into()]
+        {
+            assert!(warning.contains(&needle), "{command}: {needle:?} not in {warning}");
+        }
+        if command == "verify" {
+            let torn = &run.json()["torn_tail_cut"];
+            assert_eq!(u(torn, "offset"), end, "{torn}");
+        }
+        // Said once: the next command has nothing to report.
+        let again = sc.run("verify", &[]);
+        again.ok();
+        assert!(!again.stderr.contains("torn tail"), "{}", again.stderr);
+    }
+}
