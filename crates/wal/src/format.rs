@@ -452,6 +452,87 @@ impl Footer {
     }
 }
 
+// ---- clean-close record --------------------------------------------------------------------
+
+/// Name of the clean-close record in `wal/`: written when a log is closed cleanly (everything
+/// synced), removed durably by the next writer's open before it can append.
+pub const CLEAN_CLOSE_FILE: &str = "CLOSED";
+
+/// Magic at the start of the clean-close record.
+pub const CLEAN_CLOSE_MAGIC: [u8; 8] = *b"ANNALCLS";
+
+const CC_MAGIC: usize = 0;
+const CC_VERSION: usize = CC_MAGIC + size_of::<[u8; 8]>();
+const CC_RESERVED: usize = CC_VERSION + size_of::<u32>();
+const CC_FIRST_SEQ: usize = CC_RESERVED + size_of::<u32>();
+const CC_DATA_END: usize = CC_FIRST_SEQ + size_of::<u64>();
+const CC_LAST_SEQ: usize = CC_DATA_END + size_of::<u64>();
+const CC_CRC: usize = CC_LAST_SEQ + size_of::<u64>();
+/// Size of the clean-close record.
+pub const CLEAN_CLOSE_BYTES: usize = CC_CRC + size_of::<u32>();
+const _: () = assert!(CLEAN_CLOSE_BYTES == 44);
+
+/// What a clean close left: the last segment and where its frames end. After it, damage to the
+/// last frames is corruption (they were synced), never a torn tail, and opening reads the
+/// segment's frames only, not its preallocated zeros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanClose {
+    /// First sequence number of the last segment (its file name).
+    pub first_seq: u64,
+    /// Offset just past the segment's last frame.
+    pub data_end: u64,
+    /// Last sequence number of the log (`first_seq - 1` when the segment holds none).
+    pub last_seq: u64,
+}
+
+impl CleanClose {
+    /// Encodes the record.
+    #[must_use]
+    pub fn encode(&self) -> [u8; CLEAN_CLOSE_BYTES] {
+        let mut b = [0u8; CLEAN_CLOSE_BYTES];
+        b[CC_MAGIC..CC_VERSION].copy_from_slice(&CLEAN_CLOSE_MAGIC);
+        b[CC_VERSION..CC_RESERVED].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[CC_FIRST_SEQ..CC_DATA_END].copy_from_slice(&self.first_seq.to_le_bytes());
+        b[CC_DATA_END..CC_LAST_SEQ].copy_from_slice(&self.data_end.to_le_bytes());
+        b[CC_LAST_SEQ..CC_CRC].copy_from_slice(&self.last_seq.to_le_bytes());
+        let crc = crc32fast::hash(&b[..CC_CRC]);
+        b[CC_CRC..].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes and checks a record that fills `bytes` exactly.
+    ///
+    /// # Errors
+    /// Length, magic, checksum, version or an impossible field.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() != CLEAN_CLOSE_BYTES {
+            return Err(DecodeError::Short);
+        }
+        if bytes[CC_MAGIC..CC_VERSION] != CLEAN_CLOSE_MAGIC {
+            return Err(DecodeError::Magic);
+        }
+        if crc32fast::hash(&bytes[..CC_CRC]) != u32_at(bytes, CC_CRC) {
+            return Err(DecodeError::Checksum);
+        }
+        let version = u32_at(bytes, CC_VERSION);
+        if version != FORMAT_VERSION {
+            return Err(DecodeError::Version(version));
+        }
+        let record = Self {
+            first_seq: u64_at(bytes, CC_FIRST_SEQ),
+            data_end: u64_at(bytes, CC_DATA_END),
+            last_seq: u64_at(bytes, CC_LAST_SEQ),
+        };
+        if record.first_seq == 0 || record.last_seq + 1 < record.first_seq {
+            return Err(DecodeError::Field("sequence numbers"));
+        }
+        if record.data_end < SEGMENT_HEADER_BYTES as u64 {
+            return Err(DecodeError::Field("data end"));
+        }
+        Ok(record)
+    }
+}
+
 /// The file name of the segment whose first record is `first_seq`.
 #[must_use]
 pub fn segment_file_name(first_seq: u64) -> String {
@@ -517,6 +598,18 @@ mod tests {
             IndexEntry { seq: 9, ts: 3, offset: 70000 },
         ];
         assert_eq!(decode_index(&encode_index(&entries)), Ok(entries));
+    }
+
+    #[test]
+    fn clean_close_round_trip_and_every_bit_flip_is_detected() {
+        let c = CleanClose { first_seq: 9, data_end: 4000, last_seq: 20 };
+        let bytes = c.encode();
+        assert_eq!(CleanClose::decode(&bytes), Ok(c));
+        for bit in 0..bytes.len() * 8 {
+            let mut bad = bytes;
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(CleanClose::decode(&bad).is_err(), "flip of bit {bit} went unnoticed");
+        }
     }
 
     #[test]

@@ -611,7 +611,11 @@ impl Log {
     /// # Errors
     /// The final sync failed (or the log was poisoned).
     pub fn close(self) -> Result<()> {
-        let result = if self.shared.state.lock().poisoned.is_some() { Ok(()) } else { self.sync() };
+        let result = if self.shared.state.lock().poisoned.is_some() {
+            Ok(())
+        } else {
+            self.sync().and_then(|()| write_clean_close(&self.shared))
+        };
         self.shared.closed.store(true, Ordering::Release);
         self.shared.lock.lock().take();
         result
@@ -621,14 +625,45 @@ impl Log {
 impl Drop for Log {
     fn drop(&mut self) {
         if !self.shared.closed.swap(true, Ordering::AcqRel) {
-            // Best effort: an explicit `close` or `sync` reports failures; a drop cannot.
-            if self.shared.state.lock().poisoned.is_none() {
-                let _ = self.sync();
+            // Best effort: an explicit `close` or `sync` reports failures; a drop cannot. Without
+            // the clean-close record the next open treats the end as a crash's: still safe.
+            if self.shared.state.lock().poisoned.is_none()
+                && self.sync().is_ok()
+                && !std::thread::panicking()
+            {
+                let _ = write_clean_close(&self.shared);
             }
             self.shared.lock.lock().take();
         }
         self.shared.cond.notify_all();
     }
+}
+
+/// Records a clean close (see [`crate::format::CleanClose`]): called with every record synced
+/// and no append in flight (the last handle is closing), under the writer lock. Written to a
+/// temporary file, synced, renamed into place and the directory synced.
+fn write_clean_close(shared: &Shared) -> Result<()> {
+    let record = {
+        let st = shared.state.lock();
+        assert!(st.pending.is_empty(), "a clean close follows a sync");
+        assert!(st.durable_seq + 1 == st.next_seq, "a clean close follows a sync of everything");
+        crate::format::CleanClose {
+            first_seq: st.active.first_seq,
+            data_end: st.active.len,
+            last_seq: st.next_seq - 1,
+        }
+    };
+    let storage = shared.storage.as_ref();
+    let path = shared.wal_dir.join(crate::format::CLEAN_CLOSE_FILE);
+    let tmp = path.with_extension("tmp");
+    let file = storage
+        .open_file(&tmp, crate::storage::OpenMode::CreateTruncate)
+        .map_err(|e| Error::io("create", &tmp, e))?;
+    file.write_all_at(&record.encode(), 0).map_err(|e| Error::io("write", &tmp, e))?;
+    file.sync_data().map_err(|e| Error::io("fdatasync", &tmp, e))?;
+    drop(file);
+    storage.rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
+    storage.sync_dir(&shared.wal_dir).map_err(|e| Error::io("fsync directory", &shared.wal_dir, e))
 }
 
 /// Deletes a segment file, or moves it to `archive/`; makes the change durable. Returns its size.

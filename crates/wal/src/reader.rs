@@ -74,7 +74,13 @@ struct Cursor {
 #[derive(Debug)]
 enum Data {
     Mapped(Bytes),
-    File { file: Box<dyn StorageFile>, window: Bytes, window_start: u64 },
+    File {
+        file: Box<dyn StorageFile>,
+        window: Bytes,
+        window_start: u64,
+        /// Where the clean-close record is read from (see `unwritten_or_damaged`).
+        storage: Arc<dyn Storage>,
+    },
 }
 
 /// What reading at a cursor's offset found.
@@ -226,7 +232,7 @@ impl Reader {
                 let firsts = segment_firsts(storage.as_ref(), wal_dir)?;
                 match firsts.first() {
                     Some(&min) if self.next >= min => {
-                        return locate_dir(storage.as_ref(), wal_dir, &firsts, self.next);
+                        return locate_dir(&storage, wal_dir, &firsts, self.next);
                     }
                     Some(&min) => Some(min),
                     None => None,
@@ -389,13 +395,13 @@ fn locate_live(shared: &Shared, seq: u64) -> Result<Cursor> {
             .index
             .as_deref()
             .map_or((SEGMENT_HEADER_BYTES as u64, None), |ix| index_offset(ix, seq));
-        return open_active(shared.storage.as_ref(), s.path, s.first_seq, offset, false);
+        return open_active(&shared.storage, s.path, s.first_seq, offset, false);
     }
     let path = st.active.path.clone();
     let first_seq = st.active.first_seq;
     let offset = index_offset(&st.active.index, seq);
     drop(st);
-    open_active(shared.storage.as_ref(), path, first_seq, offset, false)
+    open_active(&shared.storage, path, first_seq, offset, false)
 }
 
 /// The first sequence numbers of the segment files in `dir`, ascending.
@@ -410,7 +416,7 @@ pub(crate) fn segment_firsts(storage: &dyn Storage, dir: &Path) -> Result<Vec<u6
 /// The segment of `wal_dir` (whose segments start at `firsts`) that holds `seq`, at or above
 /// the first of them.
 fn locate_dir(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     wal_dir: &Path,
     firsts: &[u64],
     seq: u64,
@@ -425,8 +431,8 @@ fn locate_dir(
     // segment when it seals it, and touching a mapped page past the new end would kill this
     // process (SIGBUS). A valid footer at the end of the file proves the seal is complete, and a
     // sealed segment never changes again.
-    if !last || has_footer(storage, &path)? {
-        return open_sealed(storage, &path, first_seq, seq, last).map(Some);
+    if !last || has_footer(storage.as_ref(), &path)? {
+        return open_sealed(storage.as_ref(), &path, first_seq, seq, last).map(Some);
     }
     let file = storage.open_file(&path, OpenMode::Read).map_err(|e| Error::io("open", &path, e))?;
     let mut header = [0u8; SEGMENT_HEADER_BYTES];
@@ -517,7 +523,7 @@ fn open_sealed(
 }
 
 fn open_active(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     path: PathBuf,
     first_seq: u64,
     (offset, indexed): (u64, Option<u64>),
@@ -527,7 +533,12 @@ fn open_active(
     Ok(Cursor {
         path,
         first_seq,
-        data: Data::File { file, window: Bytes::new(), window_start: 0 },
+        data: Data::File {
+            file,
+            window: Bytes::new(),
+            window_start: 0,
+            storage: Arc::clone(storage),
+        },
         offset,
         end: None,
         last,
@@ -661,9 +672,21 @@ fn read_step(
 /// segment was durable when the frame was written, so such a frame proves that the bytes here
 /// had been synced: their damage is corruption, reported, never a silent end of the log.
 fn unwritten_or_damaged(cursor: &Cursor, offset: u64, seq: u64, reason: &str) -> Result<Step> {
-    let Data::File { file, window, window_start } = &cursor.data else {
+    let Data::File { file, window, window_start, storage } = &cursor.data else {
         unreachable!("only active segments are read leniently")
     };
+    if let Some(clean) = clean_close_covering(storage.as_ref(), cursor, offset)? {
+        return Err(Error::corrupt(
+            &cursor.path,
+            offset,
+            seq,
+            format!(
+                "{reason}, where the log was closed cleanly with its frames ending at byte offset \
+                 {} (sequence {}): damage, not an unfinished write",
+                clean.data_end, clean.last_seq
+            ),
+        ));
+    }
     // The common case, the end of the written frames: zeros (preallocation) up to the end of a
     // window read just now from `offset`. A zeroed stretch longer than a window followed by
     // frames is beyond what a reader checks here; the writer's recovery and `verify` scan it.
@@ -684,6 +707,31 @@ fn unwritten_or_damaged(cursor: &Cursor, offset: u64, seq: u64, reason: &str) ->
             ),
         )),
     }
+}
+
+/// The clean-close record, when it says the last segment's frames reach past `offset`: then a
+/// frame was synced there, and a missing one is damage. A writer removes the record before it
+/// appends, and only appends past the record's end, so a stale record never covers new frames.
+/// A record that cannot be read vouches for nothing (the writer's open reports it).
+fn clean_close_covering(
+    storage: &dyn Storage,
+    cursor: &Cursor,
+    offset: u64,
+) -> Result<Option<format::CleanClose>> {
+    let Some(wal_dir) = cursor.path.parent() else { return Ok(None) };
+    let path = wal_dir.join(format::CLEAN_CLOSE_FILE);
+    let file = match storage.open_file(&path, OpenMode::Read) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", &path, e)),
+    };
+    let mut bytes = [0u8; format::CLEAN_CLOSE_BYTES];
+    if read_up_to(file.as_ref(), &path, &mut bytes, 0)? < bytes.len() {
+        return Ok(None);
+    }
+    Ok(format::CleanClose::decode(&bytes)
+        .ok()
+        .filter(|c| c.first_seq == cursor.first_seq && offset < c.data_end))
 }
 
 /// The highest durable watermark above `bad_at` carried by a complete, checksummed frame that
@@ -789,7 +837,7 @@ fn window(
             let end = start.saturating_add(len).min(bytes.len());
             Ok((bytes, start, end - start))
         }
-        Data::File { file, window, window_start } => {
+        Data::File { file, window, window_start, .. } => {
             let inside = offset >= *window_start
                 && offset + len as u64 <= *window_start + window.len() as u64;
             if refresh || !inside {

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::chain::{CHAIN_START, ChainValue};
 use crate::error::{Error, Result};
 use crate::format::{
-    self, FOOTER_BYTES, Footer, INDEX_INTERVAL_BYTES, SEGMENT_HEADER_BYTES, SegmentHeader,
+    self, CLEAN_CLOSE_BYTES, CLEAN_CLOSE_FILE, CleanClose, FOOTER_BYTES, Footer,
+    INDEX_INTERVAL_BYTES, SEGMENT_HEADER_BYTES, SegmentHeader,
 };
 use crate::log::{ActiveSeg, Options, QUARANTINE_DIR, RecoveryMode, SealedSeg};
 use crate::scan::{End, ScanOptions, scan_segment};
@@ -93,6 +94,8 @@ struct Ctx<'a> {
     wal_dir: &'a Path,
     options: &'a Options,
     report: RecoveryReport,
+    /// The record of the previous writer's clean close, if it closed cleanly.
+    clean: Option<CleanClose>,
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
@@ -105,7 +108,9 @@ pub(crate) fn recover(
     wal_dir: &Path,
     options: &Options,
 ) -> Result<Recovered> {
-    let mut cx = Ctx { storage, dir, wal_dir, options, report: RecoveryReport::default() };
+    let mut cx =
+        Ctx { storage, dir, wal_dir, options, report: RecoveryReport::default(), clean: None };
+    cx.clean = cx.read_clean_close()?;
     let mut segments: Vec<(u64, PathBuf)> = Vec::new();
     for name in storage.list_dir(wal_dir).map_err(io_err("list", wal_dir))? {
         let path = wal_dir.join(&name);
@@ -209,6 +214,12 @@ pub(crate) fn recover(
     for path in to_discard {
         crate::log::remove_segment(storage, dir, &path, options.archive)?;
         cx.report.truncated_segments.push(path);
+    }
+    // From here on this writer may append: the clean-close record no longer describes the log.
+    // Its removal is made durable by the directory fsync below, before any append.
+    let clean_path = wal_dir.join(CLEAN_CLOSE_FILE);
+    if storage.exists(&clean_path).map_err(io_err("stat", &clean_path))? {
+        storage.remove_file(&clean_path).map_err(io_err("remove", &clean_path))?;
     }
     // An earlier writer may have created entries whose directory fsync failed or never came
     // (a reopen without a reboot after a failed roll): make every entry durable before frames
@@ -371,7 +382,80 @@ fn check_sealed_full(
     }
 }
 
+/// Why a scan of the last segment contradicts the clean-close record: every frame up to its
+/// data end was synced, so anything short of it is damage, never a torn tail.
+fn clean_close_mismatch(clean: &CleanClose, scan: &crate::scan::Scan) -> Option<String> {
+    let closed = format!(
+        "the log was closed cleanly with its frames ending at byte offset {} (sequence {})",
+        clean.data_end, clean.last_seq
+    );
+    if scan.valid_end != clean.data_end || scan.last_seq != clean.last_seq {
+        let found = match &scan.end {
+            End::Torn { reason, .. } | End::Corrupt { reason, .. } => reason.clone(),
+            _ => "the frames end early".into(),
+        };
+        return Some(format!("{found}; {closed}: damage, not a torn tail"));
+    }
+    None
+}
+
 impl Ctx<'_> {
+    /// The previous writer's clean-close record. A damaged one is corruption (it cannot say
+    /// whether the end of the log is whole), except in the explicit repair, which moves it to
+    /// quarantine and treats the end as a crash's.
+    fn read_clean_close(&mut self) -> Result<Option<CleanClose>> {
+        let path = self.wal_dir.join(CLEAN_CLOSE_FILE);
+        if !self.storage.exists(&path).map_err(io_err("stat", &path))? {
+            return Ok(None);
+        }
+        let file = self.storage.open_file(&path, OpenMode::Read).map_err(io_err("open", &path))?;
+        let mut bytes = [0u8; CLEAN_CLOSE_BYTES + 1];
+        let mut got = 0;
+        while got < bytes.len() {
+            let n = file.read_at(&mut bytes[got..], got as u64).map_err(io_err("read", &path))?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        match CleanClose::decode(&bytes[..got]) {
+            Ok(record) => Ok(Some(record)),
+            Err(e) if self.options.recovery == RecoveryMode::TruncateAtCorruption => {
+                drop(file);
+                self.quarantine_move(&path, &format!("damaged clean-close record: {e}"))?;
+                Ok(None)
+            }
+            Err(e) => Err(Error::corrupt(&path, 0, 0, format!("clean-close record: {e}"))),
+        }
+    }
+
+    /// The clean-close record, if it applies to the last segment `path`; a record naming another
+    /// segment, or an end past the file, means segments or bytes are missing: corruption. The
+    /// explicit repair ignores the record and checks the whole segment as after a crash.
+    fn clean_close_of(&self, path: &Path, first_seq: u64, len: u64) -> Result<Option<CleanClose>> {
+        let Some(clean) = self.clean else { return Ok(None) };
+        if self.options.recovery == RecoveryMode::TruncateAtCorruption {
+            // The explicit repair reads the whole segment and cuts at the first bad frame.
+            return Ok(None);
+        }
+        let problem = if clean.first_seq != first_seq {
+            format!(
+                "the log was closed cleanly with its last segment starting at sequence {}, but the \
+                 last segment starts at {first_seq}",
+                clean.first_seq
+            )
+        } else if clean.data_end > len {
+            format!(
+                "the log was closed cleanly with its frames ending at byte offset {}, but the \
+                 segment holds {len} bytes",
+                clean.data_end
+            )
+        } else {
+            return Ok(Some(clean));
+        };
+        Err(Error::corrupt(path, len.min(clean.data_end), clean.last_seq + 1, problem))
+    }
+
     fn quarantine_dir(&self) -> Result<PathBuf> {
         let q = self.dir.join(QUARANTINE_DIR);
         self.storage.create_dir_all(&q).map_err(io_err("create directory", &q))?;
@@ -482,7 +566,11 @@ impl Ctx<'_> {
         let storage = self.storage;
         let file = storage.open_file(path, OpenMode::ReadWrite).map_err(io_err("open", path))?;
         let len = file.len().map_err(io_err("stat", path))?;
-        let mut bytes = vec![0u8; usize::try_from(len).expect("segment length fits in memory")];
+        let clean = self.clean_close_of(path, first_seq, len)?;
+        // After a clean close only the frames are read: nothing was written past them since.
+        let read_len = clean.map_or(len, |c| c.data_end);
+        let mut bytes =
+            vec![0u8; usize::try_from(read_len).expect("segment length fits in memory")];
         file.read_exact_at(&mut bytes, 0).map_err(io_err("read", path))?;
         let prev_ts = prev.map_or(0, |p| p.last_ts);
         let expected_chain =
@@ -564,8 +652,35 @@ impl Ctx<'_> {
                 "chain value before the first record differs from the previous segment's last",
             ));
         }
+        if let Some(clean) = clean
+            && let Some(reason) = clean_close_mismatch(&clean, &scan)
+        {
+            return Err(Error::corrupt(path, scan.valid_end, scan.last_seq + 1, reason));
+        }
         let mut cut_at = None;
+        // The explicit repair after a clean close: frames short of the record's end were synced,
+        // so what is missing is damage, cut and reported as such (even zeros are kept).
+        let repaired_clean = self
+            .clean
+            .filter(|c| {
+                self.options.recovery == RecoveryMode::TruncateAtCorruption
+                    && c.first_seq == first_seq
+            })
+            .and_then(|c| clean_close_mismatch(&c, &scan).map(|reason| (c, reason)));
+        if let Some((clean, reason)) = repaired_clean
+            && !matches!(scan.end, End::Sealed { .. })
+        {
+            self.report.cut = Some(Cut {
+                file: path.to_path_buf(),
+                offset: scan.valid_end,
+                seq: scan.last_seq + 1,
+                reason: reason.clone(),
+            });
+            let nonzero = bytes.iter().rposition(|&b| b != 0).map_or(0, |p| p as u64 + 1);
+            cut_at = Some((nonzero.max(clean.data_end).min(len), reason));
+        }
         match &scan.end {
+            _ if cut_at.is_some() => {}
             End::Clean => {}
             End::Sealed { footer, file_end, .. } => {
                 if len > *file_end {

@@ -42,6 +42,17 @@ fn open(sim: &SimStorage, options: Options) -> annal_wal::Result<Log> {
     Log::open_with(Arc::new(sim.clone()), DIR, options)
 }
 
+/// The clean-close record of the log in `DIR`.
+fn clean_close_path() -> std::path::PathBuf {
+    std::path::Path::new(DIR).join(annal_wal::WAL_DIR).join(annal_wal::format::CLEAN_CLOSE_FILE)
+}
+
+/// Makes the last close look like a crash: no clean-close record, as a killed writer leaves it.
+fn forget_clean_close(sim: &SimStorage) {
+    use annal_wal::storage::Storage;
+    sim.remove_file(&clean_close_path()).expect("the close left a clean-close record");
+}
+
 /// Runs `steps` until the storage fails; returns what was acknowledged.
 fn run(sim: &SimStorage, options: &Options, steps: &[Step]) -> Outcome {
     let mut out = Outcome::default();
@@ -337,6 +348,7 @@ fn truncate_at_corruption_moves_the_damage_to_quarantine() {
 fn strict_mode_refuses_a_torn_tail_and_the_default_cuts_and_keeps_it() {
     let sim = SimStorage::new(4);
     let (seg, offsets) = synced_store(&sim, 5);
+    forget_clean_close(&sim);
     // Tear the last frame: garbage from its middle on.
     let at = offsets[4] + 20;
     for i in 0..10 {
@@ -519,6 +531,7 @@ fn repeated_repairs_never_overwrite_quarantined_bytes() {
             log.append(&payload(5, 60)).expect("append the same record again");
         }
         drop(log);
+        forget_clean_close(&sim);
         for i in 0..4 {
             sim.flip_bit(&seg, offsets[5] + 10 + i, 1).expect("flip");
         }
@@ -546,6 +559,7 @@ fn a_garbage_new_segment_is_rebuilt_but_a_lone_garbage_segment_is_corruption() {
     let sealed_last = segments[segments.len() - 2].last_seq;
     let active = segments.last().expect("active").path.clone();
     drop(log);
+    forget_clean_close(&sim);
     let garbage: Vec<u8> =
         (0..4096u32).map(|i| u8::try_from((i * 7919 + 13) % 251).expect("byte")).collect();
     sim.write_file_durably(&active, &garbage).expect("write");
@@ -563,7 +577,79 @@ fn a_garbage_new_segment_is_rebuilt_but_a_lone_garbage_segment_is_corruption() {
     log.append(b"the only event").expect("append");
     let only = log.segments()[0].path.clone();
     drop(log);
+    forget_clean_close(&lone);
     lone.write_file_durably(&only, &garbage).expect("write");
     let err = open(&lone, options).expect_err("a lone garbage segment is corruption");
     assert!(err.is_integrity(), "{err}");
+}
+
+/// After a clean close every frame was synced: damage to the last frame, or its bytes zeroed, is
+/// corruption for the writer's open and for a directory reader, never a torn tail to cut; the
+/// explicit repair still cuts it into quarantine. After a crash (no clean-close record), the
+/// same damage is a torn tail.
+#[test]
+fn after_a_clean_close_damage_to_the_last_frame_is_corruption() {
+    for zero in [false, true] {
+        let sim = SimStorage::new(31);
+        let (seg, offsets) = synced_store(&sim, 5);
+        assert!(
+            annal_wal::storage::Storage::exists(&sim, &clean_close_path()).expect("stat"),
+            "a clean close leaves its record"
+        );
+        let last = offsets[4];
+        let bytes = sim.file_bytes(&seg).expect("bytes");
+        let mut damaged = bytes.clone();
+        if zero {
+            damaged[usize::try_from(last).expect("small")..].fill(0);
+        } else {
+            damaged[usize::try_from(last).expect("small") + 40] ^= 0x20;
+        }
+        sim.write_file_durably(&seg, &damaged).expect("damage");
+        let err = open(&sim, Options::default()).expect_err("corruption, not a torn tail");
+        assert!(
+            matches!(&err, Error::Corrupt { offset, seq: 5, .. } if *offset == last),
+            "zero {zero}: {err}"
+        );
+        let reader: annal_wal::Result<Vec<_>> =
+            annal_wal::Reader::open(Arc::new(sim.clone()), DIR, 1).expect("reader").collect();
+        assert!(
+            matches!(&reader, Err(Error::Corrupt { offset, seq: 5, .. }) if *offset == last),
+            "zero {zero}: the directory reader reports it: {:?}",
+            reader.map(|r| r.len())
+        );
+        let log = open(
+            &sim,
+            Options { recovery: RecoveryMode::TruncateAtCorruption, ..Options::default() },
+        )
+        .expect("the repair cuts it");
+        assert_eq!(log.last_seq(), 4);
+        assert_eq!(log.recovery_report().quarantined.len(), 1, "the cut bytes are kept");
+        drop(log);
+
+        // The same damage after a crash is a torn tail.
+        let sim = SimStorage::new(32);
+        let (seg, _) = synced_store(&sim, 5);
+        forget_clean_close(&sim);
+        sim.write_file_durably(&seg, &damaged).expect("damage");
+        let log = open(&sim, Options::default()).expect("a torn tail is cut");
+        assert_eq!(log.last_seq(), 4);
+        assert!(log.recovery_report().torn_tail.is_some() || zero, "zero {zero}");
+    }
+}
+
+/// The writer's open removes the clean-close record durably before it can append: a crash after
+/// appends never finds a stale record that would call the new frames damage.
+#[test]
+fn a_reopened_writer_removes_the_clean_close_record_before_appending() {
+    for mode in [CrashMode::DropUnsynced, CrashMode::Random] {
+        let sim = SimStorage::new(33);
+        let (_, _) = synced_store(&sim, 3);
+        let log = open(&sim, Options::default()).expect("reopen");
+        assert!(!annal_wal::storage::Storage::exists(&sim, &clean_close_path()).expect("stat"));
+        log.append(b"after the reopen").expect("append");
+        std::mem::forget(log);
+        sim.crash(mode);
+        let log = open(&sim, Options::default()).expect("open after the crash");
+        assert_eq!(log.last_seq(), 4, "{mode:?}");
+    }
 }

@@ -117,3 +117,39 @@ fn reads_below_the_log_start_go_through_the_archive() {
     run.ok();
     assert_eq!(run.json_lines().len(), 200);
 }
+
+/// After a clean close the last frame was synced like every other: damage to it (a flipped bit,
+/// or its bytes zeroed) is corruption for writers and readers, never a torn tail that the next
+/// append would cut and reuse the sequence number of.
+#[test]
+fn damage_to_the_last_frame_after_a_clean_close_is_corruption() {
+    for zero in [false, true] {
+        let (sc, file, starts) = active_store();
+        let mut bytes = std::fs::read(&file).expect("read");
+        let last = starts[9];
+        if zero {
+            bytes[last..last + 60].fill(0);
+        } else {
+            bytes[last + 40] ^= 0x01;
+        }
+        std::fs::write(&file, bytes).expect("write");
+        let at = format!("offset {last}");
+        for (command, args) in [
+            ("append", &["--stream", "s", "--type", "t"][..]),
+            ("verify", &[][..]),
+            ("read", &[][..]),
+            ("export", &[][..]),
+            ("info", &[][..]),
+        ] {
+            let run = sc.run(command, args);
+            run.code(3);
+            let line = run.one_error_line();
+            assert!(line.contains(&at) && line.contains("sequence 10"), "{command}: {line}");
+        }
+        let run = sc.run("recover", &["--mode", "truncate-at-corruption"]);
+        run.ok();
+        assert_eq!(u(&run.json(), "last_seq"), 9, "zero {zero}: {}", run.stdout);
+        assert_eq!(u(&run.json()["cut"], "seq"), 10, "zero {zero}: {}", run.stdout);
+        sc.run("verify", &[]).ok();
+    }
+}
