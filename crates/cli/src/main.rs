@@ -305,6 +305,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if out::is_closed_stdout(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // One line: the causes joined, innermost last, each said once (a library error
             // that wraps another shows the same text as its source).

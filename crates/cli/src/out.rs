@@ -50,10 +50,22 @@ pub fn event_json(e: &Event<Value>) -> Value {
 
 /// Writes one JSON value and a newline to stdout.
 pub fn print(value: &Value) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, value)?;
-    out.write_all(b"\n")?;
+    let mut line = serde_json::to_vec(value)?;
+    line.push(b'\n');
+    // A write error stays an `io::Error`, so that `main` can tell a closed stdout (the reader
+    // went away: the command ends quietly) from a real failure.
+    std::io::stdout().lock().write_all(&line)?;
     Ok(())
+}
+
+/// Whether `err` is a write to a closed stdout (`annal read DIR | head -1`): not a failure of
+/// the command, whose work (an append, a compaction) is done when its answer is printed.
+pub fn is_closed_stdout(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// A progress bar on stderr when it is a terminal, hidden otherwise.

@@ -12,6 +12,12 @@ use crate::out;
 
 /// The most lines one `append --jsonl` batch may hold.
 const JSONL_LINES_MAX: usize = 100_000;
+/// The longest line `append --jsonl` reads, in bytes: input is never read further than this
+/// past a line's start (`/dev/zero` is refused after it, not read into memory).
+const JSONL_LINE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// The most input one `append --jsonl` batch may hold, in bytes.
+const JSONL_BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
+const _: () = assert!(JSONL_LINE_BYTES_MAX <= JSONL_BATCH_BYTES_MAX);
 
 fn options(wait: Option<f64>) -> anyhow::Result<JournalOptions> {
     let mut options = Journal::options().projection::<Entities>().projection::<Counts>();
@@ -118,7 +124,10 @@ pub fn append_one(
         parse_expect(&Value::String(expect.to_owned())).map_err(|e| anyhow::anyhow!("--{e}"))?;
     let data: Value = match data {
         Some(text) => {
-            serde_json::from_str(text).with_context(|| format!("--data is not JSON: {text:?}"))?
+            let value = serde_json::from_str(text)
+                .with_context(|| format!("--data is not JSON: {text:?}"))?;
+            check_integers(text).map_err(|e| anyhow::anyhow!("--data: {e}"))?;
+            value
         }
         None => json!({}),
     };
@@ -138,8 +147,53 @@ struct Line {
     event: NewEvent,
 }
 
+/// Refuses integer literals that do not fit in 64 bits, which JSON parsing would otherwise turn
+/// into approximate floats without a word. Names the literal and its byte offset.
+fn check_integers(text: &str) -> Result<(), String> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut in_string = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            i += 1;
+            while i < bytes.len()
+                && matches!(bytes[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+            {
+                i += 1;
+            }
+            let token = &text[start..i];
+            let integer = !token.contains(['.', 'e', 'E']);
+            if integer && token.parse::<u64>().is_err() && token.parse::<i64>().is_err() {
+                return Err(format!(
+                    "the integer {token} at byte {start} does not fit in 64 bits (write it as a string)"
+                ));
+            }
+            continue;
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 fn parse_line(text: &str) -> Result<Line, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    check_integers(text)?;
     let Value::Object(map) = value else { return Err("not a JSON object".into()) };
     let field = |name: &str| -> Result<String, String> {
         match map.get(name) {
@@ -165,7 +219,7 @@ fn parse_line(text: &str) -> Result<Line, String> {
 }
 
 pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Result<()> {
-    let reader: Box<dyn BufRead> = if source == "-" {
+    let mut reader: Box<dyn BufRead> = if source == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         let file = std::fs::File::open(source).with_context(|| format!("open {source}"))?;
@@ -175,9 +229,29 @@ pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Resu
     // Every line is parsed and checked before anything is appended.
     let parsing = out::spinner("parse");
     let mut lines = Vec::new();
-    for (i, text) in reader.lines().enumerate() {
-        let number = i + 1;
-        let text = text.with_context(|| format!("{name}: line {number}: cannot be read"))?;
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    for number in 1.. {
+        buf.clear();
+        let read = read_line_bounded(reader.as_mut(), &mut buf, JSONL_LINE_BYTES_MAX)
+            .with_context(|| format!("{name}: line {number}: cannot be read"))?;
+        if read == LineRead::TooLong {
+            bail!(
+                "{name}: line {number}: longer than {JSONL_LINE_BYTES_MAX} bytes; nothing was appended"
+            );
+        }
+        if read == LineRead::End && buf.is_empty() {
+            break;
+        }
+        total += buf.len();
+        if total > JSONL_BATCH_BYTES_MAX {
+            bail!(
+                "{name}: line {number}: the batch exceeds {JSONL_BATCH_BYTES_MAX} bytes; split the file; nothing was appended"
+            );
+        }
+        let text = std::str::from_utf8(&buf).map_err(|e| {
+            anyhow::anyhow!("{name}: line {number}: not UTF-8 ({e}); nothing was appended")
+        })?;
         if text.trim().is_empty() {
             continue;
         }
@@ -224,6 +298,51 @@ pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Resu
     let first = appended.first().map_or(0, |a| a.first);
     let last = appended.last().map_or(0, |a| a.last);
     out::print(&json!({"first": first, "last": last, "count": count}))
+}
+
+/// How [`read_line_bounded`] ended.
+#[derive(Debug, PartialEq, Eq)]
+enum LineRead {
+    /// A line (its newline dropped).
+    Line,
+    /// The end of the input (what was read before it, if anything, is the last line).
+    End,
+    /// The line runs past the limit; the rest of the input is not read.
+    TooLong,
+}
+
+/// Reads one line into `buf` (without its newline), never holding more than `max` bytes.
+fn read_line_bounded(
+    reader: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineRead> {
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(LineRead::End);
+        }
+        let (chunk, newline) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..i], true),
+            None => (available, false),
+        };
+        if buf.len() + chunk.len() > max {
+            return Ok(LineRead::TooLong);
+        }
+        buf.extend_from_slice(chunk);
+        let used = chunk.len() + usize::from(newline);
+        reader.consume(used);
+        if newline {
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+            return Ok(LineRead::Line);
+        }
+    }
 }
 
 pub fn compact(dir: &Path, keep: usize, archive: bool, wait: Option<f64>) -> anyhow::Result<()> {

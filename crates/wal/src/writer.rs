@@ -510,8 +510,15 @@ fn perform(
             }
         }
     }
-    if sync && shared.options.durability != Durability::Manual && shared.options.preallocate {
-        zero_ahead(shared, io, done.end)?;
+    if sync
+        && shared.options.durability != Durability::Manual
+        && shared.options.preallocate
+        && zero_ahead(shared, io, done.end).is_err()
+    {
+        // The zeros only make later fdatasyncs cheaper; the frames do not need them. A failure
+        // (a full disk) must not fail an append whose frames are written and about to be
+        // synced: stop zeroing ahead in this segment instead.
+        io.written_to = shared.options.segment_bytes_target;
     }
     if sync {
         io.file.sync_data().map_err(|e| Error::io("fdatasync", &io.path, e))?;

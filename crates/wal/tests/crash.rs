@@ -653,3 +653,25 @@ fn a_reopened_writer_removes_the_clean_close_record_before_appending() {
         assert_eq!(log.last_seq(), 4, "{mode:?}");
     }
 }
+
+/// An append's result is the truth: the zeros written ahead of the frames only make later
+/// fdatasyncs cheaper, so a full disk while writing them does not fail an append whose frames
+/// were written and synced (a retry would duplicate it).
+#[test]
+fn a_failed_zero_fill_does_not_fail_a_durable_append() {
+    for kind in [FaultKind::Enospc, FaultKind::Eio] {
+        let sim = SimStorage::new(41);
+        let options = small(Durability::Sync);
+        assert!(options.preallocate, "zeros are written ahead only when preallocating");
+        let log = open(&sim, options.clone()).expect("open");
+        // The first append writes its frame (write 1), then zeros ahead (write 2), then syncs.
+        sim.inject(Fault { op: FaultOp::Write, nth: 2, kind });
+        let a = log.append(b"first").expect("the frame was written and synced: appended");
+        assert_eq!(a.first, 1);
+        log.append(b"second").expect("not poisoned");
+        std::mem::forget(log);
+        sim.crash(CrashMode::DropUnsynced);
+        let log = open(&sim, options).expect("reopen");
+        assert_eq!(log.last_seq(), 2, "{kind:?}: both acknowledged appends are durable");
+    }
+}

@@ -146,3 +146,57 @@ fn a_good_batch_is_one_atomic_append_in_order() {
     // Times never decrease (RFC 3339 with fixed-width nanoseconds orders as text).
     assert!(events.windows(2).all(|w| s(&w[0], "ts") <= s(&w[1], "ts")));
 }
+
+/// Input is read with a bound: an endless line (`/dev/zero`), a line over the limit and a JSON
+/// integer that does not fit in 64 bits are refused naming the line, and nothing is appended.
+#[test]
+fn jsonl_input_is_bounded_and_big_integers_are_refused() {
+    let sc = Scratch::init();
+    let run = sc.run("append", &["--jsonl", "/dev/zero"]);
+    run.code(1);
+    assert!(run.one_error_line().contains("line 1: longer than"), "{run:?}");
+    let long = format!(
+        "{{\"stream\":\"a\",\"type\":\"t\",\"data\":{{\"x\":\"{}\"}}}}\n",
+        "y".repeat(5 << 20)
+    );
+    let run = sc.run_stdin(
+        "append",
+        &["--jsonl", "-"],
+        &format!("{{\"stream\":\"a\",\"type\":\"t\"}}\n{long}"),
+    );
+    run.code(1);
+    assert!(run.one_error_line().contains("line 2: longer than"), "{run:?}");
+    let big = "{\"stream\":\"a\",\"type\":\"t\"}\n{\"stream\":\"a\",\"type\":\"t\",\"data\":{\"n\":18446744073709551616}}\n";
+    let run = sc.run_stdin("append", &["--jsonl", "-"], big);
+    run.code(1);
+    let line = run.one_error_line();
+    assert!(line.contains("line 2") && line.contains("18446744073709551616"), "{line}");
+    let run = sc.run(
+        "append",
+        &["--stream", "a", "--type", "t", "--data", r#"{"n":-9223372036854775809}"#],
+    );
+    run.code(1);
+    assert!(run.one_error_line().contains("does not fit in 64 bits"), "{run:?}");
+    // Strings that look like numbers, and integers that fit, are fine.
+    let ok = "{\"stream\":\"a\",\"type\":\"t\",\"data\":{\"n\":18446744073709551615,\"m\":-9223372036854775808,\"s\":\"99999999999999999999\",\"f\":1e300}}\n";
+    sc.run_stdin("append", &["--jsonl", "-"], ok).ok();
+    assert_eq!(u(&sc.info(), "last_seq"), 1, "only the good batch was appended");
+}
+
+/// The answer of a committed append is printed last: a closed stdout cannot turn it into a
+/// failure (a retry would append it twice).
+#[test]
+fn a_closed_stdout_does_not_fail_a_committed_append() {
+    let sc = Scratch::init();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_annal"))
+        .args(["append", sc.store.to_str().expect("utf-8"), "--stream", "a", "--type", "t"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{:?}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{:?}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(u(&sc.info(), "last_seq"), 1);
+}
