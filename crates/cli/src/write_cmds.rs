@@ -260,7 +260,7 @@ pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Resu
                 "{name}: line {number}: more than {JSONL_LINES_MAX} events in one batch; split the file"
             );
         }
-        let mut line = parse_line(&text)
+        let mut line = parse_line(text)
             .map_err(|e| anyhow::anyhow!("{name}: line {number}: {e}; nothing was appended"))?;
         line.number = number;
         lines.push(line);
