@@ -268,6 +268,23 @@ impl Journal {
             options.archive || storage.exists(&dir.join(annal_wal::ARCHIVE_DIR)).unwrap_or(false);
         let log = Log::open_with(Arc::clone(&storage), dir, wal)?;
         let manifest = Manifest::read(storage.as_ref(), dir)?;
+        if manifest.is_none()
+            && log.first_seq() > 1
+            && matches!(log.read_from(1).next(), Some(Err(annal_wal::Error::BeforeStart { .. })))
+        {
+            // The state cannot be rebuilt without the snapshots the MANIFEST names: refuse
+            // before anything (a snapshot file, say) is touched.
+            return Err(Error::Compactor(annal_compactor::Error::Corrupt {
+                file: dir.join(annal_compactor::MANIFEST_FILE),
+                offset: 0,
+                reason: format!(
+                    "missing, but the log starts at sequence {} (a compaction truncated it and \
+                     archive/ does not reach back to 1): the MANIFEST names the snapshots that \
+                     cover the events before it; put it back",
+                    log.first_seq()
+                ),
+            }));
+        }
         annal_compactor::cleanup(storage.as_ref(), dir, manifest.as_ref())?;
         let mut lives: Vec<Box<dyn Live>> = vec![registration::<StreamIndex>()()];
         lives.extend(

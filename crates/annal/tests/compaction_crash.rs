@@ -96,10 +96,15 @@ fn crash_after_every_io_step_of_a_compaction() {
                 let journal = options(&sim)
                     .open(DIR)
                     .unwrap_or_else(|e| panic!("{context}: second open: {e}"));
-                assert_eq!(
-                    leftovers(&sim),
-                    Vec::<String>::new(),
-                    "{context}: orphans after a second open"
+                // Without a MANIFEST (the first compaction never committed) no snapshot is
+                // known to be unused, so none is removed; the next compaction removes them.
+                let has_manifest =
+                    sim.exists(Path::new(DIR).join(MANIFEST_FILE).as_path()).expect("stat");
+                let orphans = leftovers(&sim);
+                assert!(
+                    orphans.is_empty()
+                        || (!has_manifest && orphans.iter().all(|o| o.ends_with(".snap"))),
+                    "{context}: orphans after a second open: {orphans:?}"
                 );
                 assert!(
                     sim.exists(Path::new(DIR).join(MANIFEST_FILE).as_path()).expect("stat")
@@ -109,6 +114,7 @@ fn crash_after_every_io_step_of_a_compaction() {
                     .append("after", Expect::Any, [Task::Started { by: "z".into() }])
                     .expect("appendable");
                 journal.compact().unwrap_or_else(|e| panic!("{context}: compact again: {e}"));
+                assert_eq!(leftovers(&sim), Vec::<String>::new(), "{context}: after compacting");
                 assert_eq!(
                     journal.replay::<Board>(annal::Until::End).expect("replay").0,
                     journal.state::<Board>().expect("state")

@@ -91,9 +91,11 @@ pub fn cleanup(
             if storage.list_dir(&pdir).is_err() {
                 continue;
             }
+            // Without a MANIFEST (never compacted, or one moved aside) no snapshot is known to
+            // be unused: none is removed, only temporary files.
             let keep = |name: &str| {
                 parse_snapshot_name(name).is_some_and(|seq| {
-                    manifest.is_some_and(|m| m.snapshots_of(&projection).any(|s| s.seq == seq))
+                    manifest.is_none_or(|m| m.snapshots_of(&projection).any(|s| s.seq == seq))
                 })
             };
             remove_in(&pdir, &keep, &mut removed)?;

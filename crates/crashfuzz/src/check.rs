@@ -279,7 +279,9 @@ fn diff(
     "equal".into()
 }
 
-/// Temporary files anywhere in the store and snapshot files the MANIFEST does not name.
+/// Temporary files anywhere in the store and snapshot files the MANIFEST does not name. Without
+/// a MANIFEST (the first compaction never committed, or one was moved aside) no snapshot file
+/// is known to be unused, and none may be removed: only temporary files count then.
 #[must_use]
 pub fn orphans(storage: &dyn Storage, dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -294,10 +296,10 @@ pub fn orphans(storage: &dyn Storage, dir: &Path) -> Vec<String> {
     let snaps = dir.join(SNAPSHOTS_DIR);
     for projection in storage.list_dir(&snaps).unwrap_or_default() {
         for name in storage.list_dir(&snaps.join(&projection)).unwrap_or_default() {
-            let named = manifest.as_ref().is_some_and(|m| {
+            let named = manifest.as_ref().is_none_or(|m| {
                 m.snapshots_of(&projection).any(|s| format!("{:020}.snap", s.seq) == name)
             });
-            if !named {
+            if !named || name.ends_with(TMP_SUFFIX) {
                 out.push(format!("{SNAPSHOTS_DIR}/{projection}/{name}"));
             }
         }

@@ -14,5 +14,6 @@ mod corruption;
 mod demo;
 mod lock;
 mod read_side;
+mod repair;
 mod time_travel;
 mod torn_tail;
