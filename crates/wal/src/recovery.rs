@@ -77,6 +77,10 @@ pub struct Cut {
     pub reason: String,
 }
 
+/// Bytes past a cleanly closed segment's frames that opening reads to see that nothing but
+/// preallocated zeros follows them.
+const CLEAN_CLOSE_SLACK_BYTES: u64 = 4096;
+
 pub(crate) struct Recovered {
     pub next_seq: u64,
     pub start_seq: u64,
@@ -567,11 +571,22 @@ impl Ctx<'_> {
         let file = storage.open_file(path, OpenMode::ReadWrite).map_err(io_err("open", path))?;
         let len = file.len().map_err(io_err("stat", path))?;
         let clean = self.clean_close_of(path, first_seq, len)?;
-        // After a clean close only the frames are read: nothing was written past them since.
-        let read_len = clean.map_or(len, |c| c.data_end);
+        // After a clean close only the frames and a page past them are read: nothing was written
+        // past them since. Anything but zeros in that page is read and scanned whole, as after
+        // a crash (what follows the frames is then cut into quarantine, never overwritten).
+        let read_len = clean.map_or(len, |c| (c.data_end + CLEAN_CLOSE_SLACK_BYTES).min(len));
         let mut bytes =
             vec![0u8; usize::try_from(read_len).expect("segment length fits in memory")];
         file.read_exact_at(&mut bytes, 0).map_err(io_err("read", path))?;
+        if let Some(c) = clean
+            && read_len < len
+            && bytes[usize::try_from(c.data_end).expect("within the file")..]
+                .iter()
+                .any(|&b| b != 0)
+        {
+            bytes = vec![0u8; usize::try_from(len).expect("segment length fits in memory")];
+            file.read_exact_at(&mut bytes, 0).map_err(io_err("read", path))?;
+        }
         let prev_ts = prev.map_or(0, |p| p.last_ts);
         let expected_chain =
             prev.map(|p| p.chain_after).or((first_seq == 1).then_some(CHAIN_START));
