@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use annal::wal::storage::Storage;
 use annal::{Journal, RawEvent, Until};
@@ -319,14 +320,15 @@ pub type Opener<'a> = &'a dyn Fn() -> annal::Result<Journal>;
 /// The first invariant found broken.
 pub fn recover_and_check(
     open: Opener<'_>,
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     dir: &Path,
     model: &mut Model,
     rng: &mut Rng,
     replays: usize,
 ) -> Result<(Journal, Recovered), Violation> {
     let journal = open().map_err(|e| Violation::new("recovery", format!("open failed: {e}")))?;
-    let recovered = check_journal(&journal, storage, dir, model, rng, replays)?;
+    let recovered = check_journal(&journal, storage.as_ref(), dir, model, rng, replays)?;
+    check_readers(&journal, storage, dir, rng)?;
     drop(journal);
     let journal = open()
         .map_err(|e| Violation::new("recovery idempotent", format!("second open failed: {e}")))?;
@@ -365,9 +367,101 @@ pub fn recover_and_check(
             return Err(Violation::new("G5 state", format!("after the second open: {e}")));
         }
     }
-    let left = orphans(storage, dir);
+    let left = orphans(storage.as_ref(), dir);
     if !left.is_empty() {
         return Err(Violation::new("no orphans", format!("after a second open: {left:?}")));
     }
     Ok((journal, recovered))
+}
+
+/// G11 for the readers of another process: a directory reader (no lock, the one every CLI read
+/// uses), from the earliest record and from a random point, returns exactly the journal's
+/// records; a start below what is held fails naming the earliest; the directory view agrees on
+/// the range and the chain head; a `JournalReader` replay to a random target equals the
+/// journal's.
+///
+/// # Errors
+/// The first difference found.
+pub fn check_readers(
+    journal: &Journal,
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    rng: &mut Rng,
+) -> Result<(), Violation> {
+    let fail = |what: String| Violation::new("G11 directory readers", what);
+    let log = journal.log();
+    let (first, last) = (log.first_seq(), log.last_seq());
+    let want: Vec<annal::wal::Record> =
+        log.read_from(0).collect::<Result<_, _>>().map_err(|e| {
+            let list = |d: &str| storage.list_dir(&dir.join(d)).unwrap_or_default().join(" ");
+            fail(format!(
+                "the journal's own read failed: {e} (log {first}..={last}; wal/: {}; archive/: {})",
+                list("wal"),
+                list("archive")
+            ))
+        })?;
+    let read = |from: u64| -> Result<Vec<annal::wal::Record>, String> {
+        annal::wal::Reader::open(Arc::clone(storage), dir, from)
+            .and_then(Iterator::collect)
+            .map_err(|e| e.to_string())
+    };
+    let got = read(0).map_err(|e| fail(format!("from the earliest: {e}")))?;
+    if got != want {
+        return Err(fail(format!(
+            "from the earliest: {} records ({:?}..{:?}), the journal holds {} ({:?}..{:?})",
+            got.len(),
+            got.first().map(|r| r.seq),
+            got.last().map(|r| r.seq),
+            want.len(),
+            want.first().map(|r| r.seq),
+            want.last().map(|r| r.seq)
+        )));
+    }
+    let earliest = want.first().map_or(first, |r| r.seq);
+    let from = rng.range(earliest, last + 1);
+    let got = read(from).map_err(|e| fail(format!("from {from}: {e}")))?;
+    let skip = usize::try_from(from - earliest).expect("small");
+    if got[..] != want[skip.min(want.len())..] {
+        return Err(fail(format!(
+            "from {from}: {} records, expected {}",
+            got.len(),
+            want.len() - skip
+        )));
+    }
+    if earliest > 1 {
+        match read(earliest - 1) {
+            Err(e) if e.contains(&format!("earliest reachable sequence is {earliest}")) => {}
+            other => {
+                return Err(fail(format!(
+                    "from {} (below the earliest, {earliest}): {:?}",
+                    earliest - 1,
+                    other.map(|r| r.len())
+                )));
+            }
+        }
+    }
+    let summary = annal::wal::DirView::open(Arc::clone(storage), dir)
+        .and_then(|v| v.summary())
+        .map_err(|e| fail(format!("directory view: {e}")))?;
+    let head = log.chain_head().map_err(|e| fail(format!("chain head: {e}")))?;
+    if summary.last_seq != last || summary.first_seq != first || summary.chain_head != head {
+        return Err(fail(format!(
+            "directory view: {}..={} differs from the journal's {first}..={last} (or its chain head)",
+            summary.first_seq, summary.last_seq
+        )));
+    }
+    let reader = annal::JournalReader::open_with(Arc::clone(storage), dir)
+        .map_err(|e| fail(format!("JournalReader: {e}")))?;
+    let lo = if first <= 1 { 0 } else { first - 1 };
+    let target = rng.range(lo, last + 1);
+    match (reader.replay::<Tally>(Until::Seq(target)), journal.replay::<Tally>(Until::Seq(target)))
+    {
+        (Ok(a), Ok(b)) if a == b => Ok(()),
+        (Err(_), Err(_)) => Ok(()),
+        (a, b) => Err(fail(format!(
+            "JournalReader replay to {target}: {:?} against the journal's {:?}",
+            a.map(|s| s.1),
+            b.map(|s| s.1)
+        ))),
+    }
 }

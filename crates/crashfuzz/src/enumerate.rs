@@ -246,7 +246,10 @@ pub fn crash_point(w: &Workload, k: u64, mode: u64) -> Result<(), Violation> {
     drop(journal);
     let reopen = || open(&sim, w.durability);
     let mut rng = Rng::new(k ^ (mode << 32));
-    let (journal, _) = recover_and_check(&reopen, &sim, Path::new(DIR), &mut model, &mut rng, 1)?;
+    let storage: std::sync::Arc<dyn annal::wal::storage::Storage> =
+        std::sync::Arc::new(sim.clone());
+    let (journal, _) =
+        recover_and_check(&reopen, &storage, Path::new(DIR), &mut model, &mut rng, 1)?;
     journal.append("after", Expect::Any, [Ev::make(9999, 10)]).map_err(|e| {
         Violation::new("appendable after recovery", format!("the first append failed: {e}"))
     })?;

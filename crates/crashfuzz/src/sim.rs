@@ -509,9 +509,11 @@ impl Run {
     fn recover(&mut self) -> Result<Journal, Violation> {
         let setup = self.setup.clone();
         let open = || setup.open();
+        let storage: std::sync::Arc<dyn annal::wal::storage::Storage> =
+            std::sync::Arc::new(self.sim.clone());
         let (journal, recovered) = recover_and_check(
             &open,
-            &self.sim,
+            &storage,
             Path::new(DIR),
             &mut self.model,
             &mut self.rng,

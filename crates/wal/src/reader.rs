@@ -291,6 +291,11 @@ impl Iterator for Reader {
                             "a located segment starts at or before next"
                         );
                         self.cursor = Some(c);
+                        // Starting at the earliest record may have moved past what is written
+                        // (a log whose every record a compaction removed).
+                        if self.next > bound {
+                            return None;
+                        }
                     }
                     Ok(None) => return None,
                     Err(e) => return self.fail(e),
