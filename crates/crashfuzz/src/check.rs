@@ -452,7 +452,7 @@ pub fn check_readers(
     }
     let reader = annal::JournalReader::open_with(Arc::clone(storage), dir)
         .map_err(|e| fail(format!("JournalReader: {e}")))?;
-    let lo = if first <= 1 { 0 } else { first - 1 };
+    let lo = first.saturating_sub(1);
     let target = rng.range(lo, last + 1);
     match (reader.replay::<Tally>(Until::Seq(target)), journal.replay::<Tally>(Until::Seq(target)))
     {
