@@ -84,7 +84,9 @@ fn open(sim: &SimStorage) -> annal::Result<Journal> {
 fn the_checker_passes_a_true_model() {
     let (sim, mut model) = journal_with_three_events();
     let reopen = || open(&sim);
-    let checked = recover_and_check(&reopen, &sim, Path::new(DIR), &mut model, &mut Rng::new(1), 2);
+    let storage: Arc<dyn annal::wal::storage::Storage> = Arc::new(sim.clone());
+    let checked =
+        recover_and_check(&reopen, &storage, Path::new(DIR), &mut model, &mut Rng::new(1), 2);
     assert!(checked.is_ok(), "{:?}", checked.err());
 }
 
@@ -93,7 +95,9 @@ fn the_checker_reports_a_claimed_event_that_was_never_appended() {
     let (sim, mut model) = journal_with_three_events();
     model.ack(vec![ModelEvent { stream: "s".into(), ev: Ev::make(99, 1) }], true);
     let reopen = || open(&sim);
-    let checked = recover_and_check(&reopen, &sim, Path::new(DIR), &mut model, &mut Rng::new(1), 2);
+    let storage: Arc<dyn annal::wal::storage::Storage> = Arc::new(sim.clone());
+    let checked =
+        recover_and_check(&reopen, &storage, Path::new(DIR), &mut model, &mut Rng::new(1), 2);
     let violation = checked.expect_err("a missing acknowledged event is a violation");
     assert_eq!(violation.invariant, "G1 durability", "{violation}");
 }
@@ -103,7 +107,9 @@ fn the_checker_reports_an_event_with_other_content() {
     let (sim, mut model) = journal_with_three_events();
     model.events[1].ev = Ev::make(77, 20);
     let reopen = || open(&sim);
-    let checked = recover_and_check(&reopen, &sim, Path::new(DIR), &mut model, &mut Rng::new(1), 2);
+    let storage: Arc<dyn annal::wal::storage::Storage> = Arc::new(sim.clone());
+    let checked =
+        recover_and_check(&reopen, &storage, Path::new(DIR), &mut model, &mut Rng::new(1), 2);
     let violation = checked.expect_err("a different event is a violation");
     assert_eq!(violation.invariant, "G3 byte-identical", "{violation}");
 }
