@@ -54,8 +54,15 @@ impl JournalReader {
         Ok(Manifest::read(self.storage.as_ref(), &self.dir)?)
     }
 
-    fn records(&self, from: u64) -> Result<annal_wal::Reader> {
-        Ok(annal_wal::Reader::open(Arc::clone(&self.storage), &self.dir, from)?)
+    /// The raw records from sequence `from` (0: the earliest held), through `archive/` below
+    /// the log start; a segment missing at or above the MANIFEST's log start is corruption.
+    ///
+    /// # Errors
+    /// The MANIFEST is damaged; the log cannot be read.
+    pub fn records(&self, from: u64) -> Result<annal_wal::Reader> {
+        let log_start = self.manifest()?.map_or(1, |m| m.log_start.max(1));
+        let reader = annal_wal::Reader::open(Arc::clone(&self.storage), &self.dir, from)?;
+        Ok(reader.expect_start(log_start))
     }
 
     /// The segments (in the log and the archive), the log's range and chain head, checked as
@@ -64,7 +71,13 @@ impl JournalReader {
     /// # Errors
     /// Damage (a missing segment, a damaged footer, damage in the active segment); I/O errors.
     pub fn summary(&self) -> Result<annal_wal::Summary> {
-        Ok(annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?.summary()?)
+        let summary = annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?.summary()?;
+        let log_start = self.manifest()?.map_or(1, |m| m.log_start.max(1));
+        if summary.earliest_seq() > log_start && !summary.segments.is_empty() {
+            // Not a later start: the segment holding the log start is gone.
+            self.records(0)?.next().transpose()?;
+        }
+        Ok(summary)
     }
 
     /// The first sequence number the log holds (1 unless compaction truncated it).

@@ -10,13 +10,11 @@
 
 use std::io::{BufRead, Write};
 use std::path::Path;
-use std::sync::Arc;
 
 use annal::RawEvent;
 use annal_wal::format::{
     SEGMENT_HEADER_BYTES, SegmentHeader, parse_segment_file_name, segment_file_name,
 };
-use annal_wal::storage::OsStorage;
 use annal_wal::{ChainValue, chain_next, to_hex};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -89,7 +87,7 @@ pub fn export(
     require_journal(dir)?;
     let (start, mut chain) = chain_start(dir, from)?;
     let from = from.max(start);
-    let records = annal_wal::Reader::open(Arc::new(OsStorage::new()), dir, start)?;
+    let records = annal::JournalReader::open(dir)?.records(start)?;
     // A file export is written beside its target under a temporary name and renamed over it
     // only once complete and synced: a failed export leaves no partial file, and an earlier
     // export at that path stays whole. The temporary file is private (0600), like the store.

@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod damage;
 pub mod enumerate;
 pub mod kill;
 pub mod model;

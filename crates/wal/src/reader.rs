@@ -47,6 +47,9 @@ pub struct Reader {
     /// Whether the reader was asked to start at the earliest record that can be read (`from`
     /// 0) rather than at a given sequence number: only then does it begin above `from`.
     from_earliest: bool,
+    /// Where the log is recorded to start (by a compaction's MANIFEST, which this crate does not
+    /// read): records from there on must be held; 0 when unknown.
+    log_start: u64,
 }
 
 #[derive(Debug)]
@@ -130,7 +133,17 @@ impl Reader {
             failed: false,
             started: false,
             from_earliest: from == 0,
+            log_start: 0,
         }
+    }
+
+    /// Tells the reader where the log is recorded to start (the MANIFEST's log start): a record
+    /// at or above it that neither `wal/` nor `archive/` holds is then corruption (a segment is
+    /// missing), never a later start of the log.
+    #[must_use]
+    pub fn expect_start(mut self, log_start: u64) -> Self {
+        self.log_start = log_start;
+        self
     }
 
     /// The sequence number of the next record this reader will yield.
@@ -249,6 +262,22 @@ impl Reader {
             // Nothing written yet.
             return Ok(None);
         };
+        let recorded = self.log_start.max(1);
+        if self.log_start > 0 && earliest > recorded && self.next.max(recorded) < earliest {
+            let dir = match &self.source {
+                Source::Live(shared) => shared.wal_dir.clone(),
+                Source::Dir { wal_dir, .. } => wal_dir.clone(),
+            };
+            return Err(Error::corrupt(
+                dir,
+                0,
+                recorded,
+                format!(
+                    "segment missing: the log is recorded to start at sequence {recorded}, but the \
+                     earliest segment held starts at {earliest}"
+                ),
+            ));
+        }
         if self.next < earliest {
             if self.from_earliest && !self.started {
                 self.next = earliest;

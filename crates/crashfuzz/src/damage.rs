@@ -1,0 +1,365 @@
+//! `annal-crashfuzz damage`: every kind of damage against every read path. Each seed builds a
+//! store on the simulated file system (sealed segments, a compaction with snapshots and a
+//! MANIFEST, archived segments on odd seeds, an active segment, a clean close), damages one
+//! thing, and runs every read path over it. A path passes when it returns exactly what the
+//! intact store held, or fails; one that succeeds with anything else (fewer events, another
+//! state) is a violation: damage went unreported (G4, G11).
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use annal::wal::storage::{SimStorage, Storage};
+use annal::wal::{ARCHIVE_DIR, DirView, Reader, WAL_DIR};
+use annal::{Expect, Journal, JournalReader, Query, Until};
+use annal_compactor::{MANIFEST_FILE, SNAPSHOTS_DIR};
+use serde::Serialize;
+
+use crate::model::{Ev, StreamTally, Tally};
+use crate::rng::Rng;
+use crate::sim::{DIR, SEGMENT_BYTES};
+
+/// A kind of damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// One bit flipped in the frames of the active (last) segment.
+    FlipActive,
+    /// One bit flipped anywhere in a sealed segment of `wal/`.
+    FlipSealed,
+    /// One bit flipped in a segment in `archive/`.
+    FlipArchived,
+    /// One bit flipped in a snapshot file.
+    FlipSnapshot,
+    /// One bit flipped in the MANIFEST.
+    FlipManifest,
+    /// A segment of `wal/` other than the last removed.
+    MissingSegment,
+    /// The MANIFEST removed.
+    MissingManifest,
+    /// A snapshot file removed.
+    MissingSnapshot,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 8] = [
+        Kind::FlipActive,
+        Kind::FlipSealed,
+        Kind::FlipArchived,
+        Kind::FlipSnapshot,
+        Kind::FlipManifest,
+        Kind::MissingSegment,
+        Kind::MissingManifest,
+        Kind::MissingSnapshot,
+    ];
+
+    /// The name reports use.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::FlipActive => "bit flip in the active segment",
+            Kind::FlipSealed => "bit flip in a sealed segment",
+            Kind::FlipArchived => "bit flip in an archived segment",
+            Kind::FlipSnapshot => "bit flip in a snapshot",
+            Kind::FlipManifest => "bit flip in the MANIFEST",
+            Kind::MissingSegment => "missing segment",
+            Kind::MissingManifest => "missing MANIFEST",
+            Kind::MissingSnapshot => "missing snapshot",
+        }
+    }
+}
+
+/// What a damage run covered.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DamageStats {
+    /// Damaged stores built (seed x kind, where the store had something of that kind).
+    pub stores: u64,
+    /// Read-path runs over damaged stores.
+    pub cells: u64,
+    /// Cells that reported the damage (failed).
+    pub reported: u64,
+    /// Cells that returned exactly the intact store's answer.
+    pub intact: u64,
+}
+
+/// A read path that succeeded with a wrong answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct DamageFailure {
+    /// The seed of the store.
+    pub seed: u64,
+    /// The damage.
+    pub kind: &'static str,
+    /// The read path.
+    pub path: &'static str,
+    /// What it returned, against what the intact store held.
+    pub detail: String,
+}
+
+/// What the intact store answers: every record (sequence number and payload), the state of
+/// [`Tally`], and a replay target with its state.
+#[derive(Debug, Clone, PartialEq)]
+struct Answers {
+    records: Vec<(u64, Vec<u8>)>,
+    state: std::collections::BTreeMap<String, StreamTally>,
+    target: u64,
+    at_target: std::collections::BTreeMap<String, StreamTally>,
+}
+
+fn open(sim: &SimStorage, archive: bool) -> annal::Result<Journal> {
+    Journal::options()
+        .storage(Arc::new(sim.clone()))
+        .segment_bytes(SEGMENT_BYTES)
+        .keep_snapshots(1)
+        .archive(archive)
+        .projection::<Tally>()
+        .open(DIR)
+}
+
+/// Builds the store of `seed` and returns its storage and whether it archives.
+fn build(seed: u64) -> (SimStorage, bool) {
+    let sim = SimStorage::new(seed);
+    let archive = seed % 2 == 1;
+    let journal = open(&sim, archive).expect("a fresh store opens");
+    let mut rng = Rng::new(seed);
+    for id in 0..160u64 {
+        let stream = format!("s{}", rng.index(4));
+        let pad = rng.index(200);
+        if id % 7 == 3 {
+            let batch = [Ev::make(id, pad), Ev::make(id + 1000, pad)];
+            journal.append(&stream, Expect::Any, batch).expect("append");
+        } else {
+            journal.append(&stream, Expect::Any, [Ev::make(id, pad)]).expect("append");
+        }
+        if id == 110 {
+            journal.compact().expect("compact");
+        }
+    }
+    journal.close().expect("clean close");
+    (sim, archive)
+}
+
+fn answers(sim: &SimStorage, target: u64) -> Answers {
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
+    let records = Reader::open(Arc::clone(&storage), DIR, 0)
+        .expect("reader")
+        .map(|r| r.map(|r| (r.seq, r.payload.to_vec())))
+        .collect::<Result<_, _>>()
+        .expect("the intact store reads");
+    let reader = JournalReader::open_with(storage, DIR).expect("reader");
+    let state = reader.replay::<Tally>(Until::End).expect("intact replay").0;
+    let at_target = reader.replay::<Tally>(Until::Seq(target)).expect("intact replay").0;
+    Answers { records, state, target, at_target }
+}
+
+/// Applies `kind` to the store; `None` when it holds nothing of that kind.
+fn damage(sim: &SimStorage, kind: Kind, rng: &mut Rng) -> Option<PathBuf> {
+    let dir = Path::new(DIR);
+    let files = |sub: &Path| -> Vec<PathBuf> {
+        let mut names = sim.list_dir(sub).unwrap_or_default();
+        names.sort();
+        names.into_iter().map(|n| sub.join(n)).filter(|p| sim.list_dir(p).is_err()).collect()
+    };
+    let segments: Vec<PathBuf> = files(&dir.join(WAL_DIR))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    let snapshots: Vec<PathBuf> = sim
+        .list_dir(&dir.join(SNAPSHOTS_DIR))
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|p| files(&dir.join(SNAPSHOTS_DIR).join(p)))
+        .collect();
+    let pick = |list: &[PathBuf], rng: &mut Rng| -> Option<PathBuf> {
+        (!list.is_empty()).then(|| list[rng.index(list.len())].clone())
+    };
+    let flip = |path: PathBuf, lo: u64, hi: u64, rng: &mut Rng| -> Option<PathBuf> {
+        if hi <= lo {
+            return None;
+        }
+        let at = rng.range(lo, hi - 1);
+        let bit = u8::try_from(rng.index(8)).expect("below 8");
+        sim.flip_bit(&path, at, bit).expect("flip");
+        Some(path)
+    };
+    let len = |p: &Path| sim.file_bytes(p).map_or(0, |b| b.len() as u64);
+    match kind {
+        Kind::FlipActive => {
+            let active = segments.last()?.clone();
+            let data_end = DirView::open(Arc::new(sim.clone()), DIR)
+                .and_then(|v| v.summary())
+                .ok()?
+                .segments
+                .last()?
+                .data_bytes;
+            flip(active, 64, data_end, rng)
+        }
+        Kind::FlipSealed => {
+            let sealed = pick(&segments[..segments.len().saturating_sub(1)], rng)?;
+            let n = len(&sealed);
+            flip(sealed, 0, n, rng)
+        }
+        Kind::FlipArchived => {
+            let archived = pick(&files(&dir.join(ARCHIVE_DIR)), rng)?;
+            let n = len(&archived);
+            flip(archived, 0, n, rng)
+        }
+        Kind::FlipSnapshot => {
+            let snap = pick(&snapshots, rng)?;
+            let n = len(&snap);
+            flip(snap, 0, n, rng)
+        }
+        Kind::FlipManifest => {
+            let manifest = dir.join(MANIFEST_FILE);
+            let n = len(&manifest);
+            flip(manifest, 0, n, rng)
+        }
+        Kind::MissingSegment => {
+            let gone = pick(&segments[..segments.len().saturating_sub(1)], rng)?;
+            sim.remove_file(&gone).ok()?;
+            Some(gone)
+        }
+        Kind::MissingManifest => {
+            let manifest = dir.join(MANIFEST_FILE);
+            sim.remove_file(&manifest).ok()?;
+            Some(manifest)
+        }
+        Kind::MissingSnapshot => {
+            let gone = pick(&snapshots, rng)?;
+            sim.remove_file(&gone).ok()?;
+            Some(gone)
+        }
+    }
+}
+
+/// One read path's answer: `Err` when it reported something.
+type Answer = Result<String, String>;
+
+fn show<T: std::fmt::Debug>(t: &T) -> String {
+    let text = format!("{t:?}");
+    if text.len() > 120 { format!("{}...", &text[..120]) } else { text }
+}
+
+/// Runs every read path over the damaged store; each returns what it found, as text to compare
+/// with the intact store's, or an error.
+fn read_paths(
+    sim: &SimStorage,
+    archive: bool,
+    want: &Answers,
+) -> Vec<(&'static str, Answer, String)> {
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
+    // The log start a MANIFEST records, as the facade gives it to the readers it opens.
+    let log_start = annal_compactor::Manifest::read(sim, Path::new(DIR))
+        .ok()
+        .flatten()
+        .map_or(1, |m| m.log_start.max(1));
+    let records = |from: u64| -> Answer {
+        Reader::open(Arc::clone(&storage), DIR, from)
+            .map(|r| r.expect_start(log_start))
+            .and_then(|r| {
+                r.map(|r| r.map(|r| (r.seq, r.payload.to_vec()))).collect::<Result<Vec<_>, _>>()
+            })
+            .map(|v| show(&v))
+            .map_err(|e| e.to_string())
+    };
+    let middle = want.records.get(want.records.len() / 2).map_or(0, |r| r.0);
+    let want_middle: Vec<(u64, Vec<u8>)> =
+        want.records.iter().filter(|r| r.0 >= middle).cloned().collect();
+    let mut out = vec![
+        ("Reader from the earliest", records(0), show(&want.records)),
+        ("Reader from the middle", records(middle), show(&want_middle)),
+    ];
+    let last = want.records.last().map_or(0, |r| r.0);
+    let reader = JournalReader::open_with(Arc::clone(&storage), DIR).map_err(|e| e.to_string());
+    let summary = reader.as_ref().map_err(Clone::clone).and_then(|r| {
+        r.summary()
+            .map(|s| format!("{}..={}", s.earliest_seq(), s.last_seq))
+            .map_err(|e| e.to_string())
+    });
+    let first = want.records.first().map_or(1, |r| r.0);
+    out.push(("JournalReader::summary", summary, format!("{first}..={last}")));
+    let events = reader.as_ref().map_err(Clone::clone).and_then(|r| {
+        r.read::<serde_json::Value>(Query::all())
+            .and_then(|e| e.map(|e| e.map(|e| e.seq)).collect::<annal::Result<Vec<_>>>())
+            .map(|v| show(&v))
+            .map_err(|e| e.to_string())
+    });
+    let seqs: Vec<u64> = want.records.iter().map(|r| r.0).collect();
+    out.push(("JournalReader::read", events, show(&seqs)));
+    let replay = |target: Until| -> Answer {
+        reader
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|r| r.replay::<Tally>(target).map(|s| show(&s.0)).map_err(|e| e.to_string()))
+    };
+    out.push(("JournalReader::replay to the end", replay(Until::End), show(&want.state)));
+    out.push((
+        "JournalReader::replay to a target",
+        replay(Until::Seq(want.target)),
+        show(&want.at_target),
+    ));
+    // The writer last: its open may repair (cut a torn tail), which the readers must not see.
+    let journal = open(sim, archive).map_err(|e| e.to_string());
+    let state = journal
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|j| j.state::<Tally>().map(|s| show(&s)).map_err(|e| e.to_string()));
+    out.push(("Journal::open and state", state, show(&want.state)));
+    let read = journal.as_ref().map_err(Clone::clone).and_then(|j| {
+        j.read::<serde_json::Value>(Query::all())
+            .map(|e| e.map(|e| e.seq))
+            .collect::<annal::Result<Vec<_>>>()
+            .map(|v| show(&v))
+            .map_err(|e| e.to_string())
+    });
+    out.push(("Journal::read", read, show(&seqs)));
+    let replay = journal.as_ref().map_err(Clone::clone).and_then(|j| {
+        j.replay::<Tally>(Until::Seq(want.target)).map(|s| show(&s.0)).map_err(|e| e.to_string())
+    });
+    out.push(("Journal::replay to a target", replay, show(&want.at_target)));
+    out
+}
+
+/// Runs the damage mode over `seeds`, every kind for each.
+pub fn run_damage(
+    seeds: Range<u64>,
+    on_failure: &mut dyn FnMut(&DamageFailure),
+) -> (DamageStats, Vec<DamageFailure>) {
+    let mut stats = DamageStats::default();
+    let mut failures = Vec::new();
+    for seed in seeds {
+        let (intact, archive) = build(seed);
+        let mut rng = Rng::new(seed ^ 0x5eed);
+        let last = DirView::open(Arc::new(intact.clone()), DIR)
+            .and_then(|v| v.summary())
+            .expect("intact summary")
+            .last_seq;
+        // A target past the compaction, which every store can replay to.
+        let want = answers(&intact, rng.range(last - 20, last));
+        drop(intact);
+        for kind in Kind::ALL {
+            let (sim, _) = build(seed);
+            if damage(&sim, kind, &mut rng).is_none() {
+                continue;
+            }
+            stats.stores += 1;
+            for (path, got, expected) in read_paths(&sim, archive, &want) {
+                stats.cells += 1;
+                match got {
+                    Err(_) => stats.reported += 1,
+                    Ok(text) if text == expected => stats.intact += 1,
+                    Ok(text) => {
+                        let failure = DamageFailure {
+                            seed,
+                            kind: kind.name(),
+                            path,
+                            detail: format!("returned {text} where the store held {expected}"),
+                        };
+                        on_failure(&failure);
+                        failures.push(failure);
+                    }
+                }
+            }
+        }
+    }
+    (stats, failures)
+}
