@@ -439,7 +439,9 @@ impl Run {
                 .projection::<Tally>()
                 .open(DIR)
         };
-        match recover_and_check(&open, &self.sim, Path::new(DIR), &mut self.model, &mut self.rng, 1)
+        let storage: std::sync::Arc<dyn annal::wal::storage::Storage> =
+            std::sync::Arc::new(self.sim.clone());
+        match recover_and_check(&open, &storage, Path::new(DIR), &mut self.model, &mut self.rng, 1)
         {
             Ok((journal, _)) => self.journal = Some(journal),
             Err(v) => panic!("after recovery: {v}"),
