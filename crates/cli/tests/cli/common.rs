@@ -238,3 +238,27 @@ pub fn u(value: &Value, key: &str) -> u64 {
 pub fn s<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key].as_str().unwrap_or_else(|| panic!("{key} is not a string in {value}"))
 }
+
+/// A store of 200 events in 4 KiB segments, written through the library and compacted with
+/// `annal compact --keep-snapshots 1` (and `--archive`): its scratch and its log start.
+pub fn compacted_store(archive: bool) -> (Scratch, u64) {
+    let sc = Scratch::new();
+    let journal = annal::Journal::options().segment_bytes(4096).open(&sc.store).expect("create");
+    for i in 0..200 {
+        let event =
+            annal::NewEvent::json("t", &serde_json::json!({"i": i, "pad": "x".repeat(100)}))
+                .expect("event");
+        journal
+            .append_events(&format!("s-{}", i % 2), annal::Expect::Any, vec![event])
+            .expect("append");
+    }
+    drop(journal);
+    let mut args = vec!["--keep-snapshots", "1"];
+    if archive {
+        args.push("--archive");
+    }
+    sc.run("compact", &args).ok();
+    let first = u(&sc.info(), "first_seq");
+    assert!(first > 1, "the compaction truncated the log");
+    (sc, first)
+}

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use annal::{Expect, Journal, NewEvent};
 use serde_json::json;
 
-use crate::common::{Scratch, u};
+use crate::common::{Scratch, compacted_store, u};
 
 const SEGMENT_HEADER_BYTES: usize = 64;
 const FRAME_HEADER_BYTES: usize = 32;
@@ -70,27 +70,9 @@ fn damage_in_the_active_segment_fails_every_read_command() {
     assert_eq!(run.json_lines().len(), 2);
 }
 
-fn compacted(archive: bool) -> (Scratch, u64) {
-    let sc = Scratch::new();
-    let journal = Journal::options().segment_bytes(4096).open(&sc.store).expect("create");
-    for i in 0..200 {
-        let event = NewEvent::json("t", &json!({"i": i, "pad": "x".repeat(100)})).expect("event");
-        journal.append_events(&format!("s-{}", i % 2), Expect::Any, vec![event]).expect("append");
-    }
-    drop(journal);
-    let mut args = vec!["--keep-snapshots", "1"];
-    if archive {
-        args.push("--archive");
-    }
-    sc.run("compact", &args).ok();
-    let first = u(&sc.info(), "first_seq");
-    assert!(first > 1, "the compaction truncated the log");
-    (sc, first)
-}
-
 #[test]
 fn reads_below_the_log_start_fail_naming_the_earliest_without_an_archive() {
-    let (sc, first) = compacted(false);
+    let (sc, first) = compacted_store(false);
     for (command, args) in [("read", &["--from", "1"][..]), ("export", &["--from", "1"][..])] {
         let run = sc.run(command, args);
         run.code(1);
@@ -106,7 +88,7 @@ fn reads_below_the_log_start_fail_naming_the_earliest_without_an_archive() {
 
 #[test]
 fn reads_below_the_log_start_go_through_the_archive() {
-    let (sc, first) = compacted(true);
+    let (sc, first) = compacted_store(true);
     let all = sc.read_all();
     let seqs: Vec<u64> = all.iter().map(|e| u(e, "seq")).collect();
     assert_eq!(seqs, (1..=200).collect::<Vec<_>>(), "log start {first}");

@@ -2,21 +2,11 @@
 //! manual fix for a damaged one), no command deletes a snapshot, writers refuse naming the
 //! MANIFEST when the log can no longer rebuild the state, and putting it back restores the store.
 
-use annal::{Expect, Journal, NewEvent};
-use serde_json::json;
-
-use crate::common::{Scratch, file_names, u};
+use crate::common::{Scratch, compacted_store, file_names, u};
 
 #[test]
 fn a_missing_manifest_deletes_no_snapshot_and_putting_it_back_restores_the_store() {
-    let sc = Scratch::new();
-    let journal = Journal::options().segment_bytes(4096).open(&sc.store).expect("create");
-    for i in 0..200 {
-        let event = NewEvent::json("t", &json!({"i": i, "pad": "x".repeat(100)})).expect("event");
-        journal.append_events(&format!("s-{}", i % 2), Expect::Any, vec![event]).expect("append");
-    }
-    drop(journal);
-    sc.run("compact", &[]).ok();
+    let (sc, _) = compacted_store(false);
     let snapshots = |sc: &Scratch| {
         let dir = sc.store.join("snapshots");
         let mut all = Vec::new();
