@@ -368,3 +368,36 @@ fn a_segment_whose_roll_is_only_planned_is_never_removed() {
         assert!(!removed.is_empty(), "{}: once sealed on disk they can go", env.name());
     });
 }
+
+/// G7: the writer lock cannot be sidestepped by removing or replacing `LOCK`: a second writer is
+/// refused while the first one runs, and gets in once it is closed.
+#[test]
+fn removing_or_replacing_the_lock_file_lets_no_second_writer_in() {
+    both(|env| {
+        let log = env.open(small(Durability::Sync)).expect("open");
+        log.append(b"first").expect("append");
+        let lock = env.dir.join(annal_wal::LOCK_FILE);
+        for replace in [false, true] {
+            if env.storage.exists(&lock).expect("stat") {
+                env.storage.remove_file(&lock).expect("remove LOCK");
+            }
+            if replace {
+                let f = env
+                    .storage
+                    .open_file(&lock, annal_wal::storage::OpenMode::CreateTruncate)
+                    .expect("a new LOCK");
+                f.write_all_at(b"1\n", 0).expect("write");
+            }
+            let second = env.open(small(Durability::Sync));
+            assert!(
+                matches!(second, Err(Error::Locked { .. })),
+                "{}: replace {replace}: a second writer got in: {:?}",
+                env.name(),
+                second.map(|l| l.last_seq())
+            );
+        }
+        log.close().expect("close");
+        let again = env.open(small(Durability::Sync)).expect("after the close");
+        assert_eq!(again.last_seq(), 1);
+    });
+}

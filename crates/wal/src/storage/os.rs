@@ -3,7 +3,7 @@
 #![expect(unsafe_code, reason = "memory-mapping a sealed segment is unsafe in memmap2's API")]
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,8 +30,11 @@ struct OsFile {
 
 #[derive(Debug)]
 struct OsLock {
-    // The lock lives as long as this open file description does; the OS drops it if the process
-    // dies, so a lock is never stale.
+    // The locks live as long as these open file descriptions do; the OS drops them if the
+    // process dies, so a lock is never stale. The directory's is the one that counts: a file
+    // can be unlinked or replaced under its lock, the directory holding the store cannot while
+    // the store is in it.
+    _dir: File,
     _file: File,
 }
 
@@ -121,6 +124,19 @@ impl Storage for OsStorage {
     }
 
     fn try_lock(&self, path: &Path, pid: u32) -> io::Result<LockAttempt> {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = File::open(parent)?;
+        let held = |path: &Path| {
+            // The holder may be rewriting its pid right now, or the file may have been replaced:
+            // an unreadable pid is reported as unknown rather than as an error.
+            let text = fs::read_to_string(path).unwrap_or_default();
+            LockAttempt::Held { pid: text.trim().parse().ok() }
+        };
+        match dir.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(held(path)),
+            Err(TryLockError::Error(err)) => return Err(err),
+        }
         let mut opts = OpenOptions::new();
         opts.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
@@ -135,15 +151,9 @@ impl Storage for OsStorage {
                 file.seek(SeekFrom::Start(0))?;
                 writeln!(file, "{pid}")?;
                 file.sync_data()?;
-                Ok(LockAttempt::Acquired(Box::new(OsLock { _file: file })))
+                Ok(LockAttempt::Acquired(Box::new(OsLock { _dir: dir, _file: file })))
             }
-            Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                // The holder may be rewriting its pid right now; an unreadable pid is reported as
-                // unknown rather than as an error.
-                let _ = file.read_to_string(&mut text);
-                Ok(LockAttempt::Held { pid: text.trim().parse().ok() })
-            }
+            Err(TryLockError::WouldBlock) => Ok(held(path)),
             Err(TryLockError::Error(err)) => Err(err),
         }
     }
