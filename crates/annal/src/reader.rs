@@ -146,9 +146,15 @@ impl JournalReader {
                 Until::End => true,
                 // The snapshot fits if its own last event is not after the time.
                 Until::Time(t) => {
+                    // A snapshot whose last event is no longer held (it sits right below the log
+                    // start) cannot be placed in time: it does not fit.
                     let mut at =
                         annal_wal::Reader::open(Arc::clone(&self.storage), &self.dir, r.seq)?;
-                    at.next().transpose()?.is_some_and(|rec| rec.seq == r.seq && rec.ts <= t)
+                    match at.next() {
+                        Some(Ok(rec)) => rec.seq == r.seq && rec.ts <= t,
+                        Some(Err(annal_wal::Error::BeforeStart { .. })) | None => false,
+                        Some(Err(e)) => return Err(e.into()),
+                    }
                 }
             };
             if fits {

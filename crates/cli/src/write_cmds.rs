@@ -243,7 +243,8 @@ pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Resu
         if read == LineRead::End && buf.is_empty() {
             break;
         }
-        total += buf.len();
+        // The newline counts too: endless blank lines end at the batch bound as well.
+        total += buf.len() + 1;
         if total > JSONL_BATCH_BYTES_MAX {
             bail!(
                 "{name}: line {number}: the batch exceeds {JSONL_BATCH_BYTES_MAX} bytes; split the file; nothing was appended"

@@ -72,6 +72,8 @@ struct Cursor {
     expect: Option<u64>,
     /// Timestamp of the last record read through this cursor.
     prev_ts: u64,
+    /// The offset whose bytes were read again once, as stale ([`Step::Again`]): at most once.
+    reread_at: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -92,6 +94,8 @@ enum Step {
     Frame(u64),
     /// No frame here: the end of the segment, or (for the last segment) not yet written.
     End,
+    /// The bytes read were stale (a frame being written then, complete now): read again.
+    Again,
 }
 
 impl Reader {
@@ -237,7 +241,12 @@ impl Reader {
             Source::Live(shared) => {
                 let start = shared.start.load(Ordering::Acquire);
                 if self.next >= start {
-                    return locate_live(shared, self.next).map(Some);
+                    let cursor = locate_live(shared, self.next)?;
+                    if cursor.first_seq > self.next {
+                        // A compaction removed the segment between the load and the lock.
+                        return self.locate();
+                    }
+                    return Ok(Some(cursor));
                 }
                 Some(start)
             }
@@ -263,7 +272,13 @@ impl Reader {
             return Ok(None);
         };
         let recorded = self.log_start.max(1);
-        if self.log_start > 0 && earliest > recorded && self.next.max(recorded) < earliest {
+        // Only for where a reader begins: one that a compaction overtakes later gets
+        // `BeforeStart`, since the recorded start it was given may be stale by then.
+        if !self.started
+            && self.log_start > 0
+            && earliest > recorded
+            && self.next.max(recorded) < earliest
+        {
             let dir = match &self.source {
                 Source::Live(shared) => shared.wal_dir.clone(),
                 Source::Dir { wal_dir, .. } => wal_dir.clone(),
@@ -342,6 +357,12 @@ impl Iterator for Reader {
                     }
                     if let Some(record) = self.buffered.pop_front() {
                         return Some(Ok(record));
+                    }
+                }
+                Ok(Step::Again) => {
+                    cursor.reread_at = Some(cursor.offset);
+                    if let Data::File { window, .. } = &mut cursor.data {
+                        *window = Bytes::new();
                     }
                 }
                 Ok(Step::End) => {
@@ -553,6 +574,7 @@ fn open_sealed(
         last,
         expect: Some(indexed.unwrap_or(first_seq)),
         prev_ts: 0,
+        reread_at: None,
     })
 }
 
@@ -578,6 +600,7 @@ fn open_active(
         last,
         expect: Some(indexed.unwrap_or(first_seq)),
         prev_ts: 0,
+        reread_at: None,
     })
 }
 
@@ -709,7 +732,14 @@ fn unwritten_or_damaged(cursor: &Cursor, offset: u64, seq: u64, reason: &str) ->
     let Data::File { file, window, window_start, storage } = &cursor.data else {
         unreachable!("only active segments are read leniently")
     };
+    // Evidence that the bytes here were synced is read after the bytes were; before calling
+    // them damage, they are read once more: a frame a writer was still writing when they were
+    // first read is complete by the time evidence of its durability exists.
     if let Some(clean) = clean_close_covering(storage.as_ref(), cursor, offset)? {
+        if cursor.reread_at != Some(offset) && whole_frame_at(file.as_ref(), &cursor.path, offset)?
+        {
+            return Ok(Step::Again);
+        }
         return Err(Error::corrupt(
             &cursor.path,
             offset,
@@ -731,6 +761,12 @@ fn unwritten_or_damaged(cursor: &Cursor, offset: u64, seq: u64, reason: &str) ->
     }
     match vouching_watermark(file.as_ref(), &cursor.path, offset)? {
         None => Ok(Step::End),
+        Some(_)
+            if cursor.reread_at != Some(offset)
+                && whole_frame_at(file.as_ref(), &cursor.path, offset)? =>
+        {
+            Ok(Step::Again)
+        }
         Some(watermark) => Err(Error::corrupt(
             &cursor.path,
             offset,
@@ -741,6 +777,20 @@ fn unwritten_or_damaged(cursor: &Cursor, offset: u64, seq: u64, reason: &str) ->
             ),
         )),
     }
+}
+
+/// Whether a complete frame with a matching checksum is at `offset` now (read afresh).
+fn whole_frame_at(file: &dyn StorageFile, path: &Path, offset: u64) -> Result<bool> {
+    let mut header = [0u8; FRAME_HEADER_BYTES];
+    if read_up_to(file, path, &mut header, offset)? < header.len() {
+        return Ok(false);
+    }
+    let Ok(fh) = format::decode_frame_header(&header) else { return Ok(false) };
+    let mut frame = vec![0u8; usize::try_from(fh.frame_len()).expect("at most FRAME_BYTES_MAX")];
+    if read_up_to(file, path, &mut frame, offset)? < frame.len() {
+        return Ok(false);
+    }
+    Ok(format::check_frame(&fh, &frame).is_ok())
 }
 
 /// The clean-close record, when it says the last segment's frames reach past `offset`: then a

@@ -203,6 +203,22 @@ pub(crate) fn recover(
             ),
         ));
     }
+    if tail.is_none()
+        && let Some(clean) = cx.clean
+        && clean.last_seq >= prev.as_ref().map_or(1, |p| p.last_seq + 1)
+        && options.recovery != RecoveryMode::TruncateAtCorruption
+    {
+        return Err(Error::corrupt(
+            wal_dir,
+            0,
+            clean.first_seq,
+            format!(
+                "segments are missing: the log was closed cleanly with its last segment starting \
+                 at sequence {} and ending at {}",
+                clean.first_seq, clean.last_seq
+            ),
+        ));
+    }
     let (active, file, last_ts, chain) = match tail {
         Some((first_seq, path)) => cx.recover_tail(&path, first_seq, prev.as_ref(), &mut sealed)?,
         None => {
@@ -393,7 +409,9 @@ fn clean_close_mismatch(clean: &CleanClose, scan: &crate::scan::Scan) -> Option<
         "the log was closed cleanly with its frames ending at byte offset {} (sequence {})",
         clean.data_end, clean.last_seq
     );
-    if scan.valid_end != clean.data_end || scan.last_seq != clean.last_seq {
+    // More frames than recorded: a writer that does not know the record (an older build) went
+    // on; the recorded ones are all there.
+    if scan.valid_end < clean.data_end || scan.last_seq < clean.last_seq {
         let found = match &scan.end {
             End::Torn { reason, .. } | End::Corrupt { reason, .. } => reason.clone(),
             _ => "the frames end early".into(),
@@ -440,6 +458,11 @@ impl Ctx<'_> {
         let Some(clean) = self.clean else { return Ok(None) };
         if self.options.recovery == RecoveryMode::TruncateAtCorruption {
             // The explicit repair reads the whole segment and cuts at the first bad frame.
+            return Ok(None);
+        }
+        if first_seq > clean.first_seq {
+            // A writer that does not know the record (an older build) went on and rolled: the
+            // record is stale, and says nothing about this segment.
             return Ok(None);
         }
         let problem = if clean.first_seq != first_seq {

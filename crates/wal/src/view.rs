@@ -115,7 +115,13 @@ impl DirView {
         if self.storage.exists(&archive).map_err(|e| Error::io("stat", &archive, e))? {
             for first in segment_firsts(self.storage.as_ref(), &archive)? {
                 let path = archive.join(format::segment_file_name(first));
-                archived.push(self.describe(&path, first, false, CHAIN_START)?.0);
+                match self.describe(&path, first, false, CHAIN_START) {
+                    Ok((segment, _)) => archived.push(segment),
+                    // A copy a compaction is writing (or a crash interrupted) while the segment
+                    // is still in the log: the log's is the one that counts.
+                    Err(_) if firsts.contains(&first) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         let first_seq = firsts.first().copied().unwrap_or(1);

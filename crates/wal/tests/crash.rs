@@ -675,3 +675,25 @@ fn a_failed_zero_fill_does_not_fail_a_durable_append() {
         assert_eq!(log.last_seq(), 2, "{kind:?}: both acknowledged appends are durable");
     }
 }
+
+/// A clean-close record that a writer unaware of it (an older build) left behind while it
+/// appended is stale, not a claim that the new frames are damage; a record whose segments are
+/// all gone is corruption, never a fresh log.
+#[test]
+fn a_stale_clean_close_record_is_ignored_and_missing_segments_are_corruption() {
+    use annal_wal::storage::Storage;
+    let sim = SimStorage::new(51);
+    let (seg, _) = synced_store(&sim, 3);
+    let record = sim.file_bytes(&clean_close_path()).expect("record");
+    let log = open(&sim, Options::default()).expect("reopen");
+    log.append(b"four").expect("append");
+    log.append(b"five").expect("append");
+    drop(log);
+    sim.write_file_durably(&clean_close_path(), &record).expect("the stale record");
+    let log = open(&sim, Options::default()).expect("a stale record does not fail the open");
+    assert_eq!(log.last_seq(), 5);
+    drop(log);
+    sim.remove_file(&seg).expect("remove the only segment");
+    let err = open(&sim, Options::default()).expect_err("segments missing");
+    assert!(err.is_integrity(), "{err}");
+}

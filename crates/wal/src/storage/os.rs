@@ -34,7 +34,7 @@ struct OsLock {
     // process dies, so a lock is never stale. The directory's is the one that counts: a file
     // can be unlinked or replaced under its lock, the directory holding the store cannot while
     // the store is in it.
-    _dir: File,
+    _dir: Option<File>,
     _file: File,
 }
 
@@ -132,11 +132,13 @@ impl Storage for OsStorage {
             let text = fs::read_to_string(path).unwrap_or_default();
             LockAttempt::Held { pid: text.trim().parse().ok() }
         };
-        match dir.try_lock() {
-            Ok(()) => {}
+        let dir = match dir.try_lock() {
+            Ok(()) => Some(dir),
             Err(TryLockError::WouldBlock) => return Ok(held(path)),
-            Err(TryLockError::Error(err)) => return Err(err),
-        }
+            // A file system that cannot lock a directory (NFS emulates flock with fcntl locks,
+            // which need a descriptor open for writing): the file's lock alone, as before.
+            Err(TryLockError::Error(_)) => None,
+        };
         let mut opts = OpenOptions::new();
         opts.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
