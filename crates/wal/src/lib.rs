@@ -56,6 +56,7 @@
 
 mod chain;
 mod error;
+mod evidence;
 pub mod format;
 mod log;
 mod reader;

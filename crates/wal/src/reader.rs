@@ -3,8 +3,11 @@
 //! A reader of a live [`Log`](crate::Log) sees acknowledged records only, and reports any bad
 //! frame it meets as corruption. A reader opened on a directory ([`Reader::open`], for example in
 //! another process while a writer appends) never takes the lock and never modifies a file; in the
-//! last segment it treats a frame that is incomplete or does not check as not yet written, and
-//! stops there (damage in the active segment is the writer's recovery's and `verify`'s to report).
+//! last segment it treats bytes that hold no valid frame as not yet written only when nothing
+//! proves them durable (see `evidence.rs`), and reports them as corruption otherwise.
+//!
+//! Below the log start every reader reads `archive/`; a sequence number neither holds is
+//! `Error::BeforeStart` naming the earliest, never a silent jump (`locate` decides this, once).
 //!
 //! Sealed segments are memory-mapped; active ones are read through a window of positional reads.
 //! Memory is one window or one mapping at a time, never the whole log.
@@ -18,9 +21,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::evidence::{clean_close_covering, vouching_watermark, whole_frame_at};
 use crate::format::{
-    self, DecodeError, FOOTER_BYTES, FRAME_HEADER_BYTES, FRAME_MAGIC, Footer, IndexEntry,
-    SEGMENT_HEADER_BYTES, SegmentHeader,
+    self, DecodeError, FOOTER_BYTES, FRAME_HEADER_BYTES, Footer, IndexEntry, SEGMENT_HEADER_BYTES,
+    SegmentHeader,
 };
 use crate::log::{ARCHIVE_DIR, Record, Shared, WAL_DIR};
 use crate::scan::check_whole_frame;
@@ -735,7 +739,9 @@ fn unwritten_or_damaged(cursor: &Cursor, offset: u64, seq: u64, reason: &str) ->
     // Evidence that the bytes here were synced is read after the bytes were; before calling
     // them damage, they are read once more: a frame a writer was still writing when they were
     // first read is complete by the time evidence of its durability exists.
-    if let Some(clean) = clean_close_covering(storage.as_ref(), cursor, offset)? {
+    if let Some(clean) =
+        clean_close_covering(storage.as_ref(), &cursor.path, cursor.first_seq, offset)?
+    {
         if cursor.reread_at != Some(offset) && whole_frame_at(file.as_ref(), &cursor.path, offset)?
         {
             return Ok(Step::Again);
@@ -777,128 +783,6 @@ fn unwritten_or_damaged(cursor: &Cursor, offset: u64, seq: u64, reason: &str) ->
             ),
         )),
     }
-}
-
-/// Whether a complete frame with a matching checksum is at `offset` now (read afresh).
-fn whole_frame_at(file: &dyn StorageFile, path: &Path, offset: u64) -> Result<bool> {
-    let mut header = [0u8; FRAME_HEADER_BYTES];
-    if read_up_to(file, path, &mut header, offset)? < header.len() {
-        return Ok(false);
-    }
-    let Ok(fh) = format::decode_frame_header(&header) else { return Ok(false) };
-    let mut frame = vec![0u8; usize::try_from(fh.frame_len()).expect("at most FRAME_BYTES_MAX")];
-    if read_up_to(file, path, &mut frame, offset)? < frame.len() {
-        return Ok(false);
-    }
-    Ok(format::check_frame(&fh, &frame).is_ok())
-}
-
-/// The clean-close record, when it says the last segment's frames reach past `offset`: then a
-/// frame was synced there, and a missing one is damage. A writer removes the record before it
-/// appends, and only appends past the record's end, so a stale record never covers new frames.
-/// A record that cannot be read vouches for nothing (the writer's open reports it).
-fn clean_close_covering(
-    storage: &dyn Storage,
-    cursor: &Cursor,
-    offset: u64,
-) -> Result<Option<format::CleanClose>> {
-    let Some(wal_dir) = cursor.path.parent() else { return Ok(None) };
-    let path = wal_dir.join(format::CLEAN_CLOSE_FILE);
-    let file = match storage.open_file(&path, OpenMode::Read) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("open", &path, e)),
-    };
-    let mut bytes = [0u8; format::CLEAN_CLOSE_BYTES];
-    if read_up_to(file.as_ref(), &path, &mut bytes, 0)? < bytes.len() {
-        return Ok(None);
-    }
-    Ok(format::CleanClose::decode(&bytes)
-        .ok()
-        .filter(|c| c.first_seq == cursor.first_seq && offset < c.data_end))
-}
-
-/// The highest durable watermark above `bad_at` carried by a complete, checksummed frame that
-/// starts after `bad_at` in `file`. Reads the file a window at a time, and each candidate frame
-/// that a window does not hold on its own (at most `FRAME_BYTES_MAX`): memory stays bounded.
-fn vouching_watermark(file: &dyn StorageFile, path: &Path, bad_at: u64) -> Result<Option<u64>> {
-    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
-    let mut best: Option<u64> = None;
-    let mut buf = vec![0u8; WINDOW_BYTES];
-    let mut chunk_start = bad_at + 1;
-    while chunk_start < len {
-        let want = usize::try_from(len - chunk_start).unwrap_or(usize::MAX).min(WINDOW_BYTES);
-        // The file may shrink meanwhile (a writer sealing it): what is gone vouches for nothing.
-        let want = read_up_to(file, path, &mut buf[..want], chunk_start)?;
-        if want == 0 {
-            break;
-        }
-        let chunk = &buf[..want];
-        let mut pos = 0;
-        while let Some(found) = crate::scan::find_magic(chunk, pos) {
-            pos = found + 1;
-            let at = chunk_start + found as u64;
-            if let Some(watermark) = frame_watermark_at(file, path, chunk, found, at, len)?
-                && watermark > bad_at
-            {
-                best = best.max(Some(watermark));
-            }
-        }
-        // Overlap by less than a magic, so that one split across two windows is still found.
-        chunk_start += (want as u64).saturating_sub(FRAME_MAGIC.len() as u64 - 1).max(1);
-    }
-    Ok(best)
-}
-
-/// The watermark of the frame at `at` (found at `found` in `chunk`), if a complete frame with a
-/// plausible watermark and a matching checksum is there.
-fn frame_watermark_at(
-    file: &dyn StorageFile,
-    path: &Path,
-    chunk: &[u8],
-    found: usize,
-    at: u64,
-    file_len: u64,
-) -> Result<Option<u64>> {
-    let read = |buf: &mut [u8]| Ok::<_, Error>(read_up_to(file, path, buf, at)? == buf.len());
-    let mut header = [0u8; FRAME_HEADER_BYTES];
-    if chunk.len() - found >= FRAME_HEADER_BYTES {
-        header.copy_from_slice(&chunk[found..found + FRAME_HEADER_BYTES]);
-    } else if file_len - at < FRAME_HEADER_BYTES as u64 || !read(&mut header)? {
-        return Ok(None);
-    }
-    let Ok(fh) = format::decode_frame_header(&header) else { return Ok(None) };
-    if fh.synced_through > at || file_len - at < fh.frame_len() {
-        return Ok(None);
-    }
-    let frame_len = usize::try_from(fh.frame_len()).expect("frame length fits usize");
-    let owned;
-    let frame = if chunk.len() - found >= frame_len {
-        &chunk[found..found + frame_len]
-    } else {
-        let mut buf = vec![0u8; frame_len];
-        if !read(&mut buf)? {
-            return Ok(None);
-        }
-        owned = buf;
-        &owned[..]
-    };
-    Ok(format::check_frame(&fh, frame).is_ok().then_some(fh.synced_through))
-}
-
-/// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read.
-fn read_up_to(file: &dyn StorageFile, path: &Path, buf: &mut [u8], offset: u64) -> Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        let n = file
-            .read_at(&mut buf[got..], offset + got as u64)
-            .map_err(|e| Error::io("read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    Ok(got)
 }
 
 /// Mapped (sealed) segments are immutable: a missing frame before `end` is corruption.
