@@ -86,6 +86,18 @@ pub(crate) fn read_snapshot(
 ) -> Result<Snapshot> {
     let path = snapshot_path(dir, &r.projection, r.seq);
     let snap = Snapshot::read(storage, &path, Some(r.crc)).map_err(|e| match e {
+        annal_compactor::Error::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            annal_compactor::Error::Corrupt {
+                file: path.clone(),
+                offset: 0,
+                reason: format!(
+                    "snapshot of {} at sequence {} is missing: the MANIFEST names it",
+                    r.projection, r.seq
+                ),
+            }
+        }
         annal_compactor::Error::Corrupt { file, offset, reason } => {
             annal_compactor::Error::Corrupt {
                 file,

@@ -40,6 +40,9 @@ pub enum Error {
     },
     /// An invalid argument (names what and why); nothing was written.
     Invalid(String),
+    /// A repair refused, before changing anything: the damage it names cannot be repaired
+    /// without losing what the store must keep. Says what to do instead.
+    Unrepairable(String),
 }
 
 impl Error {
@@ -55,7 +58,8 @@ impl Error {
         match self {
             Error::Wal(e) | Error::Projection(annal_projection::Error::Wal(e)) => e.is_integrity(),
             Error::Projection(annal_projection::Error::Envelope { .. })
-            | Error::Compactor(annal_compactor::Error::Corrupt { .. }) => true,
+            | Error::Compactor(annal_compactor::Error::Corrupt { .. })
+            | Error::Unrepairable(_) => true,
             _ => false,
         }
     }
@@ -79,6 +83,7 @@ impl fmt::Display for Error {
                 "projection {projection} is not registered; register it when opening the journal"
             ),
             Error::Invalid(reason) => f.write_str(reason),
+            Error::Unrepairable(reason) => write!(f, "cannot repair: {reason}"),
         }
     }
 }

@@ -99,8 +99,8 @@ impl LogView<'_> {
 /// Options of [`Journal::open`], as a builder: `Journal::options().projection::<P>().open(dir)`.
 #[derive(Debug, Clone)]
 pub struct JournalOptions {
-    wal: annal_wal::Options,
-    storage: Option<Arc<dyn Storage>>,
+    pub(crate) wal: annal_wal::Options,
+    pub(crate) storage: Option<Arc<dyn Storage>>,
     projections: Vec<(TypeId, &'static str, Registration)>,
     keep_snapshots: usize,
     archive: bool,

@@ -76,6 +76,7 @@ mod journal;
 mod live;
 mod read;
 mod reader;
+mod repair;
 
 pub use annal_projection::envelope::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
 pub use annal_projection::{
@@ -89,6 +90,7 @@ pub use event::{Appended, Expect, NewEvent, TypedEvent};
 pub use journal::{Journal, JournalOptions, KEEP_SNAPSHOTS_DEFAULT, Loaded, LogView};
 pub use read::{Events, Query};
 pub use reader::JournalReader;
+pub use repair::{RepairReport, Restart, Salvaged, salvage};
 
 /// The write-ahead log under the journal.
 pub use annal_wal as wal;

@@ -203,3 +203,87 @@ impl JournalReader {
         Ok((state, at))
     }
 }
+
+impl JournalReader {
+    /// The check of `annal verify --read-only`: every frame of every segment in `wal/` (read
+    /// the way every reader reads them), the hash chain across segments, the MANIFEST, and each
+    /// snapshot's checksum and chain value against the log. It takes no lock, so it works on a
+    /// read-only copy or beside a running writer (whose unsynced appends it may not see).
+    /// Unlike [`Journal::verify`](crate::Journal::verify) it does not replay projections to
+    /// compare them with their snapshots, and it cannot tell a torn tail from an append under
+    /// way, so it reports neither.
+    ///
+    /// # Errors
+    /// Only when the store cannot be read at all (I/O errors).
+    pub fn verify(&self) -> Result<crate::VerifyReport> {
+        use annal_wal::Problem;
+        let mut report = crate::VerifyReport::default();
+        let manifest_path = self.dir.join(annal_compactor::MANIFEST_FILE);
+        let manifest = match self.manifest() {
+            Ok(m) => m,
+            Err(e) => {
+                report.problems.push(Problem {
+                    file: manifest_path.clone(),
+                    offset: 0,
+                    seq: 0,
+                    reason: e.to_string(),
+                });
+                None
+            }
+        };
+        let seqs = manifest.iter().flat_map(|m| m.snapshots.iter().map(|s| s.seq)).collect();
+        let scan = annal_wal::salvage::scan_log(&self.storage, &self.dir, &seqs)?;
+        let first = scan.first_seq();
+        report.log = annal_wal::VerifyReport {
+            segments: scan.segments.len(),
+            records: scan.last_good + 1 - first,
+            chain_head: scan.chain_head,
+            problems: scan
+                .damage
+                .iter()
+                .map(|d| Problem {
+                    file: d.file.clone(),
+                    offset: d.offset,
+                    seq: d.seq,
+                    reason: d.reason.clone(),
+                })
+                .collect(),
+        };
+        report.problems.extend(report.log.problems.iter().cloned());
+        let Some(manifest) = manifest else { return Ok(report) };
+        if manifest.log_start < first && !scan.segments.is_empty() {
+            report.problems.push(Problem {
+                file: manifest_path.clone(),
+                offset: 0,
+                seq: manifest.log_start,
+                reason: format!(
+                    "the log starts at {first} but the MANIFEST's log start is {}: segments are missing",
+                    manifest.log_start
+                ),
+            });
+        }
+        for r in &manifest.snapshots {
+            report.snapshots_checked += 1;
+            let path = annal_compactor::snapshot_path(&self.dir, &r.projection, r.seq);
+            let problem =
+                |reason: String| Problem { file: path.clone(), offset: 0, seq: r.seq, reason };
+            match crate::compact::read_snapshot(self.storage.as_ref(), &self.dir, r) {
+                Err(e) => report.problems.push(problem(e.to_string())),
+                Ok(snap) => match scan.chains.get(&r.seq) {
+                    Some(chain) if *chain != snap.chain => {
+                        report.problems.push(problem("chain value differs from the log's".into()));
+                    }
+                    Some(_) => {}
+                    None if scan.damage.is_none() && r.seq > scan.last_good => {
+                        report.problems.push(problem(format!(
+                            "stands past the log's last sequence {}",
+                            scan.last_good
+                        )))
+                    }
+                    None => {}
+                },
+            }
+        }
+        Ok(report)
+    }
+}

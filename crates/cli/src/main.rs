@@ -194,8 +194,12 @@ enum Command {
     #[command(after_help = "Example:\n  annal verify ./store\n\nExit 3 lists the problems found.")]
     Verify {
         dir: PathBuf,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "read_only")]
         wait: Option<f64>,
+        /// Check without taking the writer lock (a read-only copy, or beside a writer); does
+        /// not replay projections against their snapshots.
+        #[arg(long)]
+        read_only: bool,
     },
     /// Describe a journal: segments, ranges, snapshots, chain head, lock holder.
     #[command(after_help = "Example:\n  annal info ./store")]
@@ -207,6 +211,11 @@ enum Command {
         #[arg(long, value_enum)]
         mode: RepairMode,
     },
+    /// Print the intact events of a file in quarantine/ as JSON Lines for `append --jsonl`.
+    #[command(
+        after_help = "Example:\n  annal salvage ./store/quarantine/00000000000000000001.seg.at-64 > cut.jsonl\n  annal append ./store --jsonl cut.jsonl\n\nEach event's original sequence number and the gaps between them are listed on stderr."
+    )]
+    Salvage { file: PathBuf },
     /// Run the main job end to end on a workflow of tasks.
     #[command(
         after_help = "Example:\n  annal demo            # in ./annal-demo\n  annal demo /tmp/demo"
@@ -256,7 +265,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         )
         .map(drop),
         Command::AuditVerify { file, head } => audit::verify_file(&file, head.as_deref()),
-        Command::Verify { dir, wait } => write_cmds::verify(&dir, wait),
+        Command::Verify { dir, wait, read_only } => write_cmds::verify(&dir, wait, read_only),
+        Command::Salvage { file } => read_cmds::salvage(&file),
         Command::Info { dir } => read_cmds::info(&dir),
         Command::Recover { dir, mode: RepairMode::TruncateAtCorruption } => {
             write_cmds::recover(&dir)

@@ -152,3 +152,40 @@ pub fn info(dir: &Path) -> anyhow::Result<()> {
         "lock": lock_holder(dir),
     }))
 }
+
+pub fn salvage(file: &Path) -> anyhow::Result<()> {
+    let storage = annal::wal::storage::OsStorage::new();
+    let found =
+        annal::salvage(&storage, file).with_context(|| format!("salvage {}", file.display()))?;
+    let mut prev: Option<u64> = None;
+    let mut stdout = std::io::stdout().lock();
+    for e in &found.events {
+        if let Some(p) = prev
+            && e.seq != p + 1
+        {
+            eprintln!("gap: nothing intact between sequences {p} and {}", e.seq);
+        }
+        prev = Some(e.seq);
+        let line = json!({"stream": e.stream, "type": e.event_type, "data": e.data, "meta": out::meta_json(&e.meta)});
+        serde_json::to_writer(&mut stdout, &line)?;
+        std::io::Write::write_all(&mut stdout, b"\n")?;
+    }
+    std::io::Write::flush(&mut stdout)?;
+    let range = match (found.events.first(), found.events.last()) {
+        (Some(a), Some(b)) => format!(", sequences {} to {}", a.seq, b.seq),
+        _ => String::new(),
+    };
+    eprintln!(
+        "salvaged {} events from {} intact frames in {}{range}",
+        found.events.len(),
+        found.frames,
+        file.display()
+    );
+    if let Some((seq, why)) = found.undecodable.first() {
+        return Err(crate::integrity(format!(
+            "{} intact record(s) are not annal events and were not printed; the first, sequence {seq}: {why}",
+            found.undecodable.len()
+        )));
+    }
+    Ok(())
+}

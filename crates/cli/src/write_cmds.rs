@@ -368,8 +368,9 @@ pub fn compact(dir: &Path, keep: usize, archive: bool, wait: Option<f64>) -> any
     }))
 }
 
-pub fn verify(dir: &Path, wait: Option<f64>) -> anyhow::Result<()> {
-    let (report, failure) = verify_report(dir, wait)?;
+pub fn verify(dir: &Path, wait: Option<f64>, read_only: bool) -> anyhow::Result<()> {
+    let (report, failure) =
+        if read_only { verify_read_only(dir)? } else { verify_report(dir, wait)? };
     out::print(&report)?;
     failure.map_or(Ok(()), Err)
 }
@@ -383,6 +384,22 @@ pub fn verify_report(
     let bar = out::spinner("verify");
     let report = journal.verify()?;
     bar.finish_and_clear();
+    Ok(verify_json(&report, out::torn_tail_json(journal.recovery_report())))
+}
+
+/// `verify --read-only`: the check a reader can make without the writer lock.
+fn verify_read_only(dir: &Path) -> anyhow::Result<(Value, Option<anyhow::Error>)> {
+    let reader = annal::JournalReader::open(dir)
+        .with_context(|| format!("open {} for reading", dir.display()))?;
+    let bar = out::spinner("verify");
+    let report = reader.verify()?;
+    bar.finish_and_clear();
+    let (mut summary, failure) = verify_json(&report, Value::Null);
+    summary["read_only"] = json!(true);
+    Ok((summary, failure))
+}
+
+fn verify_json(report: &annal::VerifyReport, torn_tail: Value) -> (Value, Option<anyhow::Error>) {
     let problems: Vec<Value> = report
         .problems
         .iter()
@@ -396,7 +413,7 @@ pub fn verify_report(
         "snapshots_checked": report.snapshots_checked,
         "snapshots_replayed": report.snapshots_replayed,
         "problems": problems,
-        "torn_tail_cut": out::torn_tail_json(journal.recovery_report()),
+        "torn_tail_cut": torn_tail,
     });
     let failure = report.problems.first().map(|first| {
         crate::integrity(format!(
@@ -404,24 +421,51 @@ pub fn verify_report(
             report.problems.len()
         ))
     });
-    Ok((summary, failure))
+    (summary, failure)
 }
 
 pub fn recover(dir: &Path) -> anyhow::Result<()> {
     require_journal(dir)?;
-    let journal = options(None)?
+    let (journal, report) = options(None)?
         .recovery(RecoveryMode::TruncateAtCorruption)
-        .open(dir)
+        .repair(dir)
         .with_context(|| format!("repair {}", dir.display()))?;
-    let r = journal.recovery_report();
-    for path in &r.quarantined {
-        eprintln!("moved to quarantine: {}", path.display());
+    let r = &report.log;
+    for path in report.quarantined.iter().chain(&r.quarantined) {
+        eprintln!("saved in quarantine: {}", path.display());
     }
+    if let Some(rs) = &report.restart {
+        eprintln!(
+            "damage in {} at byte offset {} (sequence {}): {}; the log restarts at sequence {} from the snapshots at {}",
+            rs.damage.file.display(),
+            rs.damage.offset,
+            rs.damage.seq,
+            rs.damage.reason,
+            rs.log_start,
+            rs.snapshot_seq
+        );
+    }
+    if !report.quarantined.is_empty() || !r.quarantined.is_empty() {
+        eprintln!(
+            "`annal salvage FILE` prints the intact events of a quarantined file as JSON Lines"
+        );
+    }
+    let seq_json = journal.last_seq();
+    journal.close().with_context(|| format!("close {}", dir.display()))?;
     out::print(&json!({
-        "last_seq": r.last_seq,
+        "last_seq": seq_json,
         "cut": r.cut.as_ref().map(|c| json!({"file": c.file.display().to_string(), "offset": c.offset, "seq": c.seq, "reason": c.reason})),
         "torn_tail": out::torn_tail_json(r),
-        "quarantined": r.quarantined.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "restart": report.restart.as_ref().map(|rs| json!({
+            "damage": {"file": rs.damage.file.display().to_string(), "offset": rs.damage.offset, "seq": rs.damage.seq, "reason": rs.damage.reason},
+            "snapshot_seq": rs.snapshot_seq,
+            "log_start": rs.log_start,
+            "rewritten": rs.rewritten.as_ref().map(|p| p.display().to_string()),
+            "removed_segments": rs.removed_segments.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        })),
+        "manifest_rewritten": report.manifest_rewritten,
+        "snapshots_dropped": report.snapshots_dropped.iter().map(|(p, why)| json!({"file": p.display().to_string(), "reason": why})).collect::<Vec<_>>(),
+        "quarantined": report.quarantined.iter().chain(&r.quarantined).map(|p| p.display().to_string()).collect::<Vec<_>>(),
     }))
 }
 

@@ -59,8 +59,10 @@ mod error;
 mod evidence;
 pub mod format;
 mod log;
+pub mod quarantine;
 mod reader;
 mod recovery;
+pub mod salvage;
 pub mod scan;
 pub mod storage;
 mod verify;
@@ -71,7 +73,7 @@ pub use chain::{CHAIN_START, ChainValue, chain_next, to_hex};
 pub use error::{Error, Result};
 pub use log::{
     ARCHIVE_DIR, Appended, Durability, LOCK_FILE, Log, Options, PENDING_BYTES_MAX, QUARANTINE_DIR,
-    Record, RecoveryMode, SegmentInfo, Stats, WAL_DIR,
+    Record, RecoveryMode, SegmentInfo, Stats, WAL_DIR, lock_store,
 };
 pub use reader::{Follow, Reader};
 pub use recovery::{Cut, RecoveryReport, TornTail};

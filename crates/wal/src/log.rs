@@ -706,6 +706,22 @@ fn ensure_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Takes the writer lock of the store in `dir` (waiting up to `timeout`) without opening the
+/// log: for a repair that changes files no writer may touch while it runs. The lock is released
+/// when the guard is dropped; [`Log::open`] takes it again.
+///
+/// # Errors
+/// `Locked` if another writer holds it; `Io`.
+pub fn lock_store(
+    storage: &dyn Storage,
+    dir: &Path,
+    timeout: Option<Duration>,
+) -> Result<Box<dyn crate::storage::LockGuard>> {
+    let guard = acquire_lock(storage, dir, timeout)?;
+    storage.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+    Ok(guard)
+}
+
 fn acquire_lock(
     storage: &dyn Storage,
     dir: &Path,

@@ -10,7 +10,7 @@ use crate::format::{
     self, CLEAN_CLOSE_BYTES, CLEAN_CLOSE_FILE, CleanClose, FOOTER_BYTES, Footer,
     INDEX_INTERVAL_BYTES, SEGMENT_HEADER_BYTES, SegmentHeader,
 };
-use crate::log::{ActiveSeg, Options, QUARANTINE_DIR, RecoveryMode, SealedSeg};
+use crate::log::{ActiveSeg, Options, RecoveryMode, SealedSeg};
 use crate::scan::{End, ScanOptions, scan_segment};
 use crate::storage::{OpenMode, Storage, StorageFile};
 use crate::writer::create_segment_on;
@@ -483,41 +483,6 @@ impl Ctx<'_> {
         Err(Error::corrupt(path, len.min(clean.data_end), clean.last_seq + 1, problem))
     }
 
-    fn quarantine_dir(&self) -> Result<PathBuf> {
-        let q = self.dir.join(QUARANTINE_DIR);
-        self.storage.create_dir_all(&q).map_err(io_err("create directory", &q))?;
-        self.storage.sync_dir(self.dir).map_err(io_err("fsync directory", self.dir))?;
-        Ok(q)
-    }
-
-    fn write_note(&mut self, q: &Path, name: &str, note: &str) -> Result<()> {
-        let path = q.join(format!("{name}.why.txt"));
-        let file = self
-            .storage
-            .open_file(&path, OpenMode::CreateTruncate)
-            .map_err(io_err("create", &path))?;
-        file.write_all_at(format!("{note}\n").as_bytes(), 0).map_err(io_err("write", &path))?;
-        file.sync_data().map_err(io_err("fdatasync", &path))?;
-        Ok(())
-    }
-
-    /// A name in quarantine starting with `base` that no earlier repair used: quarantined bytes
-    /// are never overwritten.
-    fn free_name(&self, q: &Path, base: &str) -> Result<String> {
-        for n in 0u32.. {
-            let name = if n == 0 { base.to_owned() } else { format!("{base}.{n}") };
-            let taken = self.storage.exists(&q.join(&name)).map_err(io_err("stat", q))?
-                || self
-                    .storage
-                    .exists(&q.join(format!("{name}.why.txt")))
-                    .map_err(io_err("stat", q))?;
-            if !taken {
-                return Ok(name);
-            }
-        }
-        unreachable!("u32 names run out only after four billion repairs")
-    }
-
     /// Saves `bytes` cut from `from` at `offset` into quarantine with a note, durably.
     fn quarantine_bytes(
         &mut self,
@@ -526,27 +491,7 @@ impl Ctx<'_> {
         bytes: &[u8],
         note: &str,
     ) -> Result<()> {
-        let q = self.quarantine_dir()?;
-        let base =
-            from.file_name().map_or_else(|| "segment".into(), |n| n.to_string_lossy().into_owned());
-        let name = self.free_name(&q, &format!("{base}.at-{offset}"))?;
-        let path = q.join(&name);
-        let file = self
-            .storage
-            .open_file(&path, OpenMode::CreateTruncate)
-            .map_err(io_err("create", &path))?;
-        file.write_all_at(bytes, 0).map_err(io_err("write", &path))?;
-        file.sync_data().map_err(io_err("fdatasync", &path))?;
-        self.write_note(
-            &q,
-            &name,
-            &format!(
-                "{} bytes cut from {} at byte offset {offset}: {note}",
-                bytes.len(),
-                from.display()
-            ),
-        )?;
-        self.storage.sync_dir(&q).map_err(io_err("fsync directory", &q))?;
+        let path = crate::quarantine::save(self.storage, self.dir, from, offset, bytes, note)?;
         self.report.quarantined.push(path);
         Ok(())
     }

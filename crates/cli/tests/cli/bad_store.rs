@@ -7,7 +7,9 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use crate::common::{Run, Scratch, annal, file_names};
+use serde_json::Value;
+
+use crate::common::{Run, Scratch, annal, file_names, s};
 
 /// Every command that takes a store directory, with the arguments it needs.
 const STORE_COMMANDS: [(&str, &[&str]); 9] = [
@@ -151,14 +153,27 @@ fn a_garbage_manifest_is_corruption() {
     std::fs::write(&manifest, garbage(300)).expect("overwrite MANIFEST");
     let name = manifest.display().to_string();
     for (command, args) in STORE_COMMANDS {
-        if matches!(command, "read" | "export") {
-            // They read the log from sequence 1, which is all still there.
+        if matches!(command, "read" | "export" | "recover") {
+            // They read the log from sequence 1, which is all still there (and recover
+            // rebuilds from it, below).
             continue;
         }
         let run = sc.run(command, args);
         assert_refused(&run, 3, &[&name]);
     }
     assert_eq!(std::fs::read(&manifest).expect("MANIFEST"), garbage(300));
+    // The repair: the garbage goes to quarantine, the MANIFEST is rebuilt from the snapshots
+    // that belong to the log, and the store works again.
+    let run = sc.run("recover", &["--mode", "truncate-at-corruption"]);
+    run.ok();
+    let v = run.json();
+    assert!(s(&v, "manifest_rewritten").contains("damaged"), "{v}");
+    let saved: Vec<&str> =
+        v["quarantined"].as_array().expect("list").iter().filter_map(Value::as_str).collect();
+    assert_eq!(saved.len(), 1, "{v}");
+    assert_eq!(std::fs::read(saved[0]).expect("quarantined MANIFEST"), garbage(300));
+    assert_eq!(sc.append("a", "t", "{}"), 2);
+    sc.run("verify", &[]).ok();
 }
 
 #[test]

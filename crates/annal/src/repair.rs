@@ -1,0 +1,638 @@
+//! The explicit repair behind `annal recover`: it only ever improves a store.
+//!
+//! It plans under the writer lock before it changes anything, then either refuses (nothing
+//! moved) or leaves a store that opens, appends and verifies:
+//! - **Damage the snapshots cover** (a bad frame or segment at or below the newest intact
+//!   snapshot set): the log restarts just past that snapshot. Its intact frames from there on
+//!   are rewritten into a new sealed segment (or a later segment already starts there), the
+//!   MANIFEST moves the log start up, and the older segments go to `quarantine/`. Every event
+//!   from the snapshot on, and the state it holds, stays.
+//! - **Damage past every snapshot**: the log is cut at the first bad frame (the rest goes to
+//!   `quarantine/`, where `annal salvage` reads it back), and the MANIFEST drops the snapshots
+//!   that lay past the cut. If that would leave the stream index with nothing to rebuild from,
+//!   it refuses instead.
+//! - **A damaged or missing MANIFEST or snapshot**: the MANIFEST is rebuilt from the snapshot
+//!   files that are intact and belong to the log (their chain values match it), whenever the
+//!   log can rebuild what the rest covered; otherwise it refuses.
+//!
+//! Every file it takes out (segments, snapshots, a damaged MANIFEST) is copied into
+//! `quarantine/` with a note before it is removed or replaced. Each step leaves a store that a
+//! later run (or a normal open) picks up from, so a crash in the middle loses nothing.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use annal_compactor::{MANIFEST_FILE, Manifest, SNAPSHOTS_DIR, Snapshot, SnapshotRef};
+use annal_projection::{Projection, StreamIndex};
+use annal_wal::salvage::{self, Damage, LogScan};
+use annal_wal::storage::{OsStorage, Storage};
+use annal_wal::{ChainValue, Log, RecoveryMode, RecoveryReport, quarantine};
+
+use crate::error::{Error, Result};
+use crate::journal::{Journal, JournalOptions};
+
+/// What [`JournalOptions::repair`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    /// The damage the snapshots covered, and where the log restarts.
+    pub restart: Option<Restart>,
+    /// What the log's own repair did on its open: a torn tail or a cut at the first bad frame
+    /// past every snapshot, with the files it saved in quarantine.
+    pub log: RecoveryReport,
+    /// Why the MANIFEST was rewritten, if it was (missing, damaged, or naming snapshots that
+    /// are damaged, missing, or do not belong to what the log now holds).
+    pub manifest_rewritten: Option<String>,
+    /// Snapshots taken out of use, each with the reason.
+    pub snapshots_dropped: Vec<(PathBuf, String)>,
+    /// Files copied into `quarantine/` by this repair (the log's own cuts are in `log`).
+    pub quarantined: Vec<PathBuf>,
+    /// The last sequence number after the repair.
+    pub last_seq: u64,
+}
+
+/// A restart of the log past damage that an intact snapshot set covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restart {
+    /// The first damage in the log.
+    pub damage: Damage,
+    /// The sequence number of the snapshot set the log continues from.
+    pub snapshot_seq: u64,
+    /// The new log start (`snapshot_seq + 1`).
+    pub log_start: u64,
+    /// The segment written with the intact frames from the log start on, if one had to be.
+    pub rewritten: Option<PathBuf>,
+    /// Segments taken out of `wal/` (copied to quarantine first).
+    pub removed_segments: Vec<PathBuf>,
+}
+
+/// A snapshot file the repair considered: what names it and whether it can be used.
+#[derive(Debug, Clone)]
+struct Candidate {
+    r: SnapshotRef,
+    path: PathBuf,
+    /// The chain value it records, when the file is intact and is what the MANIFEST names.
+    chain: Option<ChainValue>,
+    /// Why it cannot be used, when it cannot.
+    bad: Option<String>,
+}
+
+/// What the MANIFEST was found to be.
+enum Found {
+    Intact(Manifest),
+    Missing,
+    Damaged(String),
+}
+
+impl JournalOptions {
+    /// Repairs the store in `dir` (see the module documentation of what it does and refuses),
+    /// then opens it with these options. `annal recover` is this call.
+    ///
+    /// # Errors
+    /// `Unrepairable` (before anything was changed) when the damage cannot be repaired without
+    /// losing what the store must keep, naming the damage and what to do; `Locked`; I/O errors.
+    pub fn repair(self, dir: impl AsRef<Path>) -> Result<(Journal, RepairReport)> {
+        let dir = dir.as_ref();
+        let storage: Arc<dyn Storage> =
+            self.storage.clone().unwrap_or_else(|| Arc::new(OsStorage::new()));
+        let mut report = RepairReport::default();
+        {
+            let _lock = annal_wal::lock_store(storage.as_ref(), dir, self.wal.lock_timeout)?;
+            plan_and_apply(&storage, dir, &mut report)?;
+        }
+        // The log's own repair: a torn tail, and any damage past what a snapshot covers.
+        let wal = annal_wal::Options {
+            recovery: RecoveryMode::TruncateAtCorruption,
+            log_start: Manifest::read(storage.as_ref(), dir)?.map_or(0, |m| m.log_start),
+            ..self.wal.clone()
+        };
+        let log = Log::open_with(Arc::clone(&storage), dir, wal)?;
+        report.log = log.recovery_report().clone();
+        if let Some(m) = Manifest::read(storage.as_ref(), dir)? {
+            // A cut at damage past the restart: snapshots past the new end describe events the
+            // log no longer holds.
+            let last = log.last_seq();
+            if m.snapshots.iter().any(|s| s.seq > last) {
+                let why = format!("the log was cut after sequence {last}");
+                let (keep, drop_): (Vec<_>, Vec<_>) = m
+                    .snapshots
+                    .iter()
+                    .map(|r| candidate(storage.as_ref(), dir, r))
+                    .map(|mut c| {
+                        if c.r.seq > last {
+                            c.bad = Some(why.clone());
+                        }
+                        c
+                    })
+                    .partition(|c| c.r.seq <= last);
+                let start = m.log_start.min(last + 1);
+                commit(storage.as_ref(), dir, &m, start, keep, drop_, &why, &mut report)?;
+            }
+        }
+        log.close()?;
+        let journal = self.open(dir)?;
+        report.last_seq = journal.last_seq();
+        Ok((journal, report))
+    }
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Wal(annal_wal::Error::Io { op, path: path.to_path_buf(), source })
+}
+
+fn plan_and_apply(storage: &Arc<dyn Storage>, dir: &Path, report: &mut RepairReport) -> Result<()> {
+    let found = match Manifest::read(storage.as_ref(), dir) {
+        Ok(Some(m)) => Found::Intact(m),
+        Ok(None) => Found::Missing,
+        Err(annal_compactor::Error::Corrupt { reason, offset, .. }) => {
+            Found::Damaged(format!("at byte offset {offset}: {reason}"))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut cands: Vec<Candidate> = match &found {
+        Found::Intact(m) => {
+            m.snapshots.iter().map(|r| candidate(storage.as_ref(), dir, r)).collect()
+        }
+        Found::Missing | Found::Damaged(_) => snapshot_files(storage.as_ref(), dir)?,
+    };
+    let seqs: BTreeSet<u64> = cands.iter().map(|c| c.r.seq).collect();
+    let mut scan = salvage::scan_log(storage, dir, &seqs)?;
+    let first = scan.first_seq();
+    let old = match &found {
+        Found::Intact(m) => Some(m.clone()),
+        Found::Missing | Found::Damaged(_) => None,
+    };
+    if let Some(m) = &old
+        && m.log_start < first
+        && !scan.segments.is_empty()
+    {
+        // Segments from the recorded log start on are gone: damage before the first one held.
+        scan.damage = Some(Damage {
+            file: dir.join(annal_wal::WAL_DIR),
+            offset: 0,
+            seq: m.log_start,
+            reason: format!(
+                "the log is recorded to start at sequence {} but its first segment starts at {first}: segments are missing",
+                m.log_start
+            ),
+        });
+    }
+    // Snapshots the log can check: their chain value must be the log's at their sequence.
+    for c in cands.iter_mut().filter(|c| c.bad.is_none()) {
+        if c.r.seq + 1 < first {
+            c.bad = Some(format!(
+                "it stands at sequence {} and the log starts at {first}: nothing can continue it",
+                c.r.seq
+            ));
+        } else if let Some(chain) = scan.chains.get(&c.r.seq) {
+            if c.chain != Some(*chain) {
+                c.bad = Some(format!(
+                    "its chain value differs from the log's at sequence {}: it does not belong to this log",
+                    c.r.seq
+                ));
+            }
+        } else if scan.damage.is_none() {
+            c.bad = Some(format!(
+                "it stands at sequence {} but the log ends at {}",
+                c.r.seq, scan.last_good
+            ));
+        }
+    }
+    let Some(damage) = scan.damage.clone() else {
+        return repair_manifest(
+            storage.as_ref(),
+            dir,
+            &found,
+            first,
+            scan.last_good,
+            cands,
+            report,
+        );
+    };
+    if restart(storage, dir, &scan, &damage, old.as_ref(), &mut cands, report)? {
+        return Ok(());
+    }
+    // No snapshot covers the damage: the log's repair cuts it there. Snapshots past the cut are
+    // taken out first, and the stream index must be left something to rebuild from.
+    let refuse = |what: &str| {
+        Error::Unrepairable(format!(
+            "damage in {} at byte offset {} (sequence {}): {}; {what}. Nothing was changed: restore the damaged \
+             file (or the snapshots and MANIFEST) from a backup",
+            damage.file.display(),
+            damage.offset,
+            damage.seq,
+            damage.reason
+        ))
+    };
+    if damage.seq < first {
+        return Err(refuse(&format!(
+            "no intact snapshot of the stream index stands at sequence {} for the log to continue from",
+            first - 1
+        )));
+    }
+    for c in cands.iter_mut().filter(|c| c.bad.is_none() && c.r.seq >= damage.seq) {
+        c.bad = Some(format!("it stands past the damage at sequence {}", damage.seq));
+    }
+    if first > 1 && !cands.iter().any(|c| c.bad.is_none() && c.r.projection == StreamIndex::NAME) {
+        return Err(refuse(&format!(
+            "the log starts at sequence {first} and no intact snapshot of the stream index covers the damage or \
+             stands before it, so cutting the log there would leave nothing to rebuild the journal from"
+        )));
+    }
+    let (keep, drop_): (Vec<_>, Vec<_>) = cands.into_iter().partition(|c| c.bad.is_none());
+    match &old {
+        Some(_) if drop_.is_empty() => Ok(()),
+        None if keep.is_empty() => drop_aside(storage.as_ref(), dir, &found, drop_, report),
+        _ => {
+            let base = old.clone().unwrap_or_default();
+            let start = old.as_ref().map_or(first, |m| m.log_start.max(first)).min(damage.seq);
+            let why = why_rewrite(&found, "snapshots past the damage");
+            commit(storage.as_ref(), dir, &base, start, keep, drop_, &why, report)
+        }
+    }
+}
+
+/// The log is intact: rebuilds the MANIFEST when it is missing, damaged, or names snapshots
+/// that cannot be used, from the snapshots that can.
+fn repair_manifest(
+    storage: &dyn Storage,
+    dir: &Path,
+    found: &Found,
+    first: u64,
+    last: u64,
+    cands: Vec<Candidate>,
+    report: &mut RepairReport,
+) -> Result<()> {
+    let (keep, drop_): (Vec<_>, Vec<_>) = cands.into_iter().partition(|c| c.bad.is_none());
+    if matches!(found, Found::Intact(_)) && drop_.is_empty() {
+        return Ok(());
+    }
+    if first > 1 && !keep.iter().any(|c| c.r.projection == StreamIndex::NAME) {
+        let what = match found {
+            Found::Intact(_) => {
+                "the MANIFEST names no usable snapshot of the stream index".to_owned()
+            }
+            Found::Missing => "the MANIFEST is missing".to_owned(),
+            Found::Damaged(why) => format!("the MANIFEST is damaged ({why})"),
+        };
+        return Err(Error::Unrepairable(format!(
+            "{what}, the log starts at sequence {first}, and no intact snapshot of the stream index that belongs to \
+             the log stands at {} or later, so the journal cannot be rebuilt. Nothing was changed: put the MANIFEST \
+             and snapshots back from a backup",
+            first - 1
+        )));
+    }
+    if !matches!(found, Found::Intact(_)) && keep.is_empty() {
+        // Never compacted (or nothing usable): the log from sequence 1 is the whole journal.
+        return drop_aside(storage, dir, found, drop_, report);
+    }
+    let (base, start) = match found {
+        Found::Intact(m) => (m.clone(), m.log_start.clamp(first, last + 1)),
+        Found::Missing | Found::Damaged(_) => (Manifest::default(), first),
+    };
+    let why = why_rewrite(found, "snapshots that cannot be used");
+    commit(storage, dir, &base, start, keep, drop_, &why, report)
+}
+
+/// Restarts the log past `damage` from the first intact snapshot set at or past it that the
+/// log can continue from. Returns whether it did.
+fn restart(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    scan: &LogScan,
+    damage: &Damage,
+    old: Option<&Manifest>,
+    cands: &mut [Candidate],
+    report: &mut RepairReport,
+) -> Result<bool> {
+    let mut points: Vec<(u64, ChainValue)> = cands
+        .iter()
+        .filter(|c| c.bad.is_none() && c.r.projection == StreamIndex::NAME && c.r.seq >= damage.seq)
+        .filter_map(|c| c.chain.map(|chain| (c.r.seq, chain)))
+        .collect();
+    points.sort_by_key(|p| p.0);
+    for (s, chain) in points {
+        let Some(plan) = continue_from(storage.as_ref(), scan, s, chain)? else { continue };
+        // Copies first, then the new segment, then the commit, then the removals: a crash at any
+        // point leaves files that a later repair (or an open) continues from.
+        let doomed: Vec<PathBuf> = scan
+            .segments
+            .iter()
+            .filter(|seg| seg.first_seq <= s)
+            .map(|seg| seg.path.clone())
+            .collect();
+        let note = format!(
+            "taken out of wal/ by repair: damage in {} at byte offset {} (sequence {}): {}; the log restarts at \
+             sequence {} from the snapshots at {s}",
+            damage.file.display(),
+            damage.offset,
+            damage.seq,
+            damage.reason,
+            s + 1
+        );
+        for path in &doomed {
+            report.quarantined.push(quarantine::copy(storage.as_ref(), dir, path, &note)?);
+        }
+        let rewritten = match &plan.rewrite {
+            Some(frames) => {
+                Some(salvage::write_segment(storage.as_ref(), dir, s + 1, chain, frames)?.path)
+            }
+            None => None,
+        };
+        for c in cands.iter_mut().filter(|c| c.bad.is_none()) {
+            let checked = plan.chains.iter().find(|(q, _)| *q == c.r.seq).map(|(_, ch)| *ch);
+            c.bad = if c.r.seq < s {
+                Some(format!("the log now restarts at sequence {} past damage", s + 1))
+            } else if c.r.seq == s && c.chain != Some(chain) {
+                Some(format!("its chain value differs from the stream index's at sequence {s}"))
+            } else if c.r.seq > s && checked.is_none() {
+                Some(format!(
+                    "it stands past the damage at sequence {} where the log cannot check it; the snapshots at {s} are used",
+                    damage.seq
+                ))
+            } else if checked.is_some_and(|ch| c.chain != Some(ch)) {
+                Some(format!(
+                    "its chain value differs from the log's at sequence {}: it does not belong to this log",
+                    c.r.seq
+                ))
+            } else {
+                None
+            };
+        }
+        let (keep, drop_): (Vec<_>, Vec<_>) = cands.iter().cloned().partition(|c| c.bad.is_none());
+        let base = old.cloned().unwrap_or_default();
+        let why = format!(
+            "the log restarts at sequence {} past damage at sequence {}",
+            s + 1,
+            damage.seq
+        );
+        commit(storage.as_ref(), dir, &base, s + 1, keep, drop_, &why, report)?;
+        for path in &doomed {
+            storage.remove_file(path).map_err(io("remove", path))?;
+        }
+        let wal_dir = dir.join(annal_wal::WAL_DIR);
+        storage.sync_dir(&wal_dir).map_err(io("fsync directory", &wal_dir))?;
+        report.restart = Some(Restart {
+            damage: damage.clone(),
+            snapshot_seq: s,
+            log_start: s + 1,
+            rewritten,
+            removed_segments: doomed,
+        });
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// How the log continues past a snapshot at `s` whose chain value is `chain`.
+struct Continuation {
+    /// The frames from `s + 1` on to write into a new segment starting there (none: the
+    /// snapshot stands at the last record); `None` when a segment already starts at `s + 1`.
+    rewrite: Option<Vec<salvage::IntactFrame>>,
+    /// Chain values computed along the rewritten records.
+    chains: Vec<(u64, ChainValue)>,
+}
+
+fn continue_from(
+    storage: &dyn Storage,
+    scan: &LogScan,
+    s: u64,
+    chain: ChainValue,
+) -> Result<Option<Continuation>> {
+    let segs = &scan.segments;
+    // A segment that starts right after the snapshot: the log continues from it unchanged.
+    if let Some(seg) = segs.iter().find(|seg| seg.first_seq == s + 1) {
+        let ok = seg.chain_before == Some(chain);
+        return Ok(ok.then(|| Continuation { rewrite: None, chains: Vec::new() }));
+    }
+    let Some(i) = segs.iter().rposition(|seg| seg.first_seq <= s) else { return Ok(None) };
+    let holder = &segs[i];
+    let bytes = storage.map_file(&holder.path).map_err(io("read", &holder.path))?;
+    let mut frames = Vec::new();
+    let mut next = s + 1;
+    for f in salvage::intact_frames(&bytes).into_iter().filter(|f| f.last_seq() > s) {
+        if f.first_seq != next {
+            break;
+        }
+        next = f.last_seq() + 1;
+        frames.push(f);
+    }
+    // The snapshot must stand at a frame boundary and the holder must reach it.
+    let held_to_s = frames.first().map_or_else(
+        || salvage::intact_frames(&bytes).iter().any(|f| f.last_seq() == s),
+        |f| f.first_seq == s + 1,
+    );
+    if !held_to_s {
+        return Ok(None);
+    }
+    let mut chains = Vec::new();
+    let mut c = chain;
+    for f in &frames {
+        for (k, (ts, payload)) in f.records.iter().enumerate() {
+            let seq = f.first_seq + k as u64;
+            c = annal_wal::chain_next(&c, seq, *ts, payload);
+            chains.push((seq, c));
+        }
+    }
+    // Where the holder is known to end, the frames must reach it and continue into what follows
+    // with the same chain value. Short of it, what follows is damage too: the log's repair cuts
+    // it after the new segment.
+    let end =
+        holder.footer.map(|f| f.last_seq).or_else(|| segs.get(i + 1).map(|n| n.first_seq - 1));
+    if end == Some(next - 1) {
+        let expected =
+            segs.get(i + 1).and_then(|n| n.chain_before).or(holder.footer.map(|f| f.chain_after));
+        if expected.is_some_and(|e| e != c) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(Continuation { rewrite: Some(frames), chains }))
+}
+
+/// A MANIFEST entry read back from its file.
+fn candidate(storage: &dyn Storage, dir: &Path, r: &SnapshotRef) -> Candidate {
+    let path = annal_compactor::snapshot_path(dir, &r.projection, r.seq);
+    let (chain, bad) = match crate::compact::read_snapshot(storage, dir, r) {
+        Ok(snap) => (Some(snap.chain), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    Candidate { r: r.clone(), path, chain, bad }
+}
+
+/// Every snapshot file under `snapshots/`, read on its own (no MANIFEST to check it against).
+fn snapshot_files(storage: &dyn Storage, dir: &Path) -> Result<Vec<Candidate>> {
+    let snaps = dir.join(SNAPSHOTS_DIR);
+    let mut out = Vec::new();
+    if !storage.exists(&snaps).map_err(io("stat", &snaps))? {
+        return Ok(out);
+    }
+    let mut projections = storage.list_dir(&snaps).map_err(io("list", &snaps))?;
+    projections.sort();
+    for projection in projections {
+        let pdir = snaps.join(&projection);
+        let Ok(mut names) = storage.list_dir(&pdir) else { continue };
+        names.sort();
+        for name in names {
+            let Some(seq) = annal_compactor::parse_snapshot_name(&name) else { continue };
+            let path = pdir.join(&name);
+            let r = SnapshotRef { projection: projection.clone(), schema_version: 0, seq, crc: 0 };
+            out.push(match Snapshot::read(storage, &path, None) {
+                Ok(snap) if snap.projection == projection && snap.seq == seq => {
+                    let bytes = snap.encode()?;
+                    let crc = u32::from_le_bytes(
+                        bytes[bytes.len() - 4..]
+                            .try_into()
+                            .expect("a snapshot ends in its checksum"),
+                    );
+                    Candidate {
+                        r: SnapshotRef { schema_version: snap.schema_version, crc, ..r },
+                        path,
+                        chain: Some(snap.chain),
+                        bad: None,
+                    }
+                }
+                Ok(snap) => Candidate {
+                    r,
+                    path,
+                    chain: None,
+                    bad: Some(format!(
+                        "it holds {} at sequence {} under another name",
+                        snap.projection, snap.seq
+                    )),
+                },
+                Err(e) => Candidate { r, path, chain: None, bad: Some(e.to_string()) },
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn why_rewrite(found: &Found, otherwise: &str) -> String {
+    match found {
+        Found::Intact(_) => format!("it named {otherwise}"),
+        Found::Missing => "it was missing".into(),
+        Found::Damaged(why) => format!("it was damaged ({why})"),
+    }
+}
+
+/// Copies a damaged MANIFEST and the snapshot files of `drop_` into quarantine.
+fn set_aside(
+    storage: &dyn Storage,
+    dir: &Path,
+    why: &str,
+    drop_: &[Candidate],
+    report: &mut RepairReport,
+) -> Result<()> {
+    let manifest = dir.join(MANIFEST_FILE);
+    if storage.exists(&manifest).map_err(io("stat", &manifest))?
+        && Manifest::read(storage, dir).is_err()
+    {
+        let note = format!("damaged MANIFEST taken out by repair: {why}");
+        report.quarantined.push(quarantine::copy(storage, dir, &manifest, &note)?);
+    }
+    for c in drop_ {
+        if storage.exists(&c.path).map_err(io("stat", &c.path))? {
+            let note = format!(
+                "snapshot taken out of use by repair: {}",
+                c.bad.as_deref().unwrap_or("the rebuilt MANIFEST does not name it")
+            );
+            report.quarantined.push(quarantine::copy(storage, dir, &c.path, &note)?);
+        }
+    }
+    Ok(())
+}
+
+/// Removes the snapshot files of `drop_` (already in quarantine) and records them.
+fn take_out(storage: &dyn Storage, drop_: Vec<Candidate>, report: &mut RepairReport) -> Result<()> {
+    for c in drop_ {
+        if storage.exists(&c.path).map_err(io("stat", &c.path))? {
+            remove(storage, &c.path)?;
+        }
+        report.snapshots_dropped.push((c.path, c.bad.unwrap_or_default()));
+    }
+    Ok(())
+}
+
+/// Takes `drop_` out of use without writing a MANIFEST (none is needed: the log reaches back
+/// to sequence 1); a damaged MANIFEST is removed, after it is copied aside.
+fn drop_aside(
+    storage: &dyn Storage,
+    dir: &Path,
+    found: &Found,
+    drop_: Vec<Candidate>,
+    report: &mut RepairReport,
+) -> Result<()> {
+    let why = why_rewrite(found, "nothing usable");
+    set_aside(storage, dir, &why, &drop_, report)?;
+    if let Found::Damaged(_) = found {
+        remove(storage, &dir.join(MANIFEST_FILE))?;
+        report.manifest_rewritten =
+            Some(format!("{why}: removed, the log reaches back to sequence 1"));
+    }
+    take_out(storage, drop_, report)
+}
+
+/// Commits a MANIFEST naming `keep` with `log_start`, after copying a damaged MANIFEST and
+/// every file of `drop_` into quarantine; then removes the dropped files.
+#[expect(clippy::too_many_arguments, reason = "one commit step, every input named")]
+fn commit(
+    storage: &dyn Storage,
+    dir: &Path,
+    base: &Manifest,
+    log_start: u64,
+    keep: Vec<Candidate>,
+    drop_: Vec<Candidate>,
+    why: &str,
+    report: &mut RepairReport,
+) -> Result<()> {
+    set_aside(storage, dir, why, &drop_, report)?;
+    let mut snapshots: Vec<SnapshotRef> = keep.into_iter().map(|c| c.r).collect();
+    snapshots.sort_by(|a, b| (&a.projection, a.seq).cmp(&(&b.projection, b.seq)));
+    let manifest = Manifest { generation: base.generation + 1, log_start, snapshots };
+    manifest.write(storage, dir)?;
+    report.manifest_rewritten = Some(why.to_owned());
+    take_out(storage, drop_, report)
+}
+
+fn remove(storage: &dyn Storage, path: &Path) -> Result<()> {
+    storage.remove_file(path).map_err(io("remove", path))?;
+    if let Some(parent) = path.parent() {
+        storage.sync_dir(parent).map_err(io("fsync directory", parent))?;
+    }
+    Ok(())
+}
+
+/// What [`salvage`] found in a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Salvaged {
+    /// The intact events, in the order their frames lie in the file.
+    pub events: Vec<crate::Event<serde_json::Value>>,
+    /// Intact records whose envelope does not decode: sequence number and why.
+    pub undecodable: Vec<(u64, String)>,
+    /// Intact frames found.
+    pub frames: usize,
+}
+
+/// Reads the intact events in a file that a repair saved in `quarantine/` (or in any segment):
+/// every frame whose checksum holds, found past damage, with the sequence numbers it had. The
+/// events can be appended again (`annal salvage FILE | annal append DIR --jsonl -`).
+///
+/// # Errors
+/// I/O errors reading the file.
+pub fn salvage(storage: &dyn Storage, path: &Path) -> Result<Salvaged> {
+    let bytes = storage.map_file(path).map_err(io("read", path))?;
+    let frames = salvage::intact_frames(&bytes);
+    let mut out = Salvaged { events: Vec::new(), undecodable: Vec::new(), frames: frames.len() };
+    for frame in &frames {
+        for (k, (ts, payload)) in frame.records.iter().enumerate() {
+            let seq = frame.first_seq + k as u64;
+            match annal_projection::RawEvent::parse(seq, *ts, payload)
+                .and_then(|raw| raw.to_event::<serde_json::Value>())
+            {
+                Ok(event) => out.events.push(event),
+                Err(e) => out.undecodable.push((seq, e.to_string())),
+            }
+        }
+    }
+    Ok(out)
+}
