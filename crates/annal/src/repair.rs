@@ -45,6 +45,10 @@ pub struct RepairReport {
     pub manifest_rewritten: Option<String>,
     /// Snapshots taken out of use, each with the reason.
     pub snapshots_dropped: Vec<(PathBuf, String)>,
+    /// Projections (other than the stream index) left with no snapshot the log can continue:
+    /// their state cannot be rebuilt from what the store holds, and reading it fails, naming
+    /// why. The journal itself works. Each with the reason.
+    pub projections_lost: Vec<(String, String)>,
     /// Files copied into `quarantine/` by this repair (the log's own cuts are in `log`).
     pub quarantined: Vec<PathBuf>,
     /// The last sequence number after the repair.
@@ -586,6 +590,23 @@ fn commit(
     report: &mut RepairReport,
 ) -> Result<()> {
     set_aside(storage, dir, why, &drop_, report)?;
+    if log_start > 1 {
+        for c in &drop_ {
+            let name = &c.r.projection;
+            let continued =
+                keep.iter().any(|k| &k.r.projection == name && k.r.seq + 1 >= log_start);
+            if !continued && !report.projections_lost.iter().any(|(n, _)| n == name) {
+                report.projections_lost.push((
+                    name.clone(),
+                    format!(
+                        "its snapshot at sequence {} was taken out ({}) and the log starts at {log_start}",
+                        c.r.seq,
+                        c.bad.as_deref().unwrap_or("unusable")
+                    ),
+                ));
+            }
+        }
+    }
     let mut snapshots: Vec<SnapshotRef> = keep.into_iter().map(|c| c.r).collect();
     snapshots.sort_by(|a, b| (&a.projection, a.seq).cmp(&(&b.projection, b.seq)));
     let manifest = Manifest { generation: base.generation + 1, log_start, snapshots };

@@ -445,6 +445,9 @@ pub fn recover(dir: &Path) -> anyhow::Result<()> {
             rs.snapshot_seq
         );
     }
+    for (name, why) in &report.projections_lost {
+        eprintln!("warning: projection {name} can no longer be rebuilt: {why}");
+    }
     if !report.quarantined.is_empty() || !r.quarantined.is_empty() {
         eprintln!(
             "`annal salvage FILE` prints the intact events of a quarantined file as JSON Lines"
@@ -464,6 +467,7 @@ pub fn recover(dir: &Path) -> anyhow::Result<()> {
             "removed_segments": rs.removed_segments.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         })),
         "manifest_rewritten": report.manifest_rewritten,
+        "projections_lost": report.projections_lost.iter().map(|(n, why)| json!({"projection": n, "reason": why})).collect::<Vec<_>>(),
         "snapshots_dropped": report.snapshots_dropped.iter().map(|(p, why)| json!({"file": p.display().to_string(), "reason": why})).collect::<Vec<_>>(),
         "quarantined": report.quarantined.iter().chain(&r.quarantined).map(|p| p.display().to_string()).collect::<Vec<_>>(),
     }))

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use annal::wal::storage::{SimStorage, Storage};
 use annal::wal::{ARCHIVE_DIR, DirView, Reader, WAL_DIR};
-use annal::{Expect, Journal, JournalReader, Query, Until};
+use annal::{Expect, Journal, JournalReader, Projection, Query, Until};
 use annal_compactor::{MANIFEST_FILE, SNAPSHOTS_DIR};
 use serde::Serialize;
 
@@ -80,6 +80,12 @@ pub struct DamageStats {
     pub reported: u64,
     /// Cells that returned exactly the intact store's answer.
     pub intact: u64,
+    /// Damaged stores that `recover` (`JournalOptions::repair`) repaired, each checked: it opens,
+    /// appends and verifies, holds only events of the intact log, and every intact event of it
+    /// is still in the log, in `archive/` or in `quarantine/`.
+    pub repaired: u64,
+    /// Damaged stores whose repair was refused, each checked to have changed no file.
+    pub refused: u64,
 }
 
 /// A read path that succeeded with a wrong answer.
@@ -335,12 +341,11 @@ pub fn run_damage(
             .last_seq;
         // A target past the compaction, which every store can replay to.
         let want = answers(&intact, rng.range(last - 20, last));
-        drop(intact);
         for kind in Kind::ALL {
             let (sim, _) = build(seed);
-            if damage(&sim, kind, &mut rng).is_none() {
+            let Some(damaged) = damage(&sim, kind, &mut rng) else {
                 continue;
-            }
+            };
             stats.stores += 1;
             for (path, got, expected) in read_paths(&sim, archive, &want) {
                 stats.cells += 1;
@@ -352,14 +357,172 @@ pub fn run_damage(
                             seed,
                             kind: kind.name(),
                             path,
-                            detail: format!("returned {text} where the store held {expected}"),
+                            detail: format!(
+                                "succeeded with a wrong answer: returned {text} where the store held {expected}"
+                            ),
                         };
                         on_failure(&failure);
                         failures.push(failure);
                     }
                 }
             }
+            if let Err(detail) =
+                check_repair(&intact, &sim, archive, kind, &damaged, &want, &mut stats)
+            {
+                let failure = DamageFailure { seed, kind: kind.name(), path: "recover", detail };
+                on_failure(&failure);
+                failures.push(failure);
+            }
         }
     }
     (stats, failures)
+}
+
+/// Every file under the store, with its bytes.
+fn all_files(sim: &SimStorage) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut dirs = vec![PathBuf::from(DIR)];
+    while let Some(d) = dirs.pop() {
+        for name in sim.list_dir(&d).unwrap_or_default() {
+            let p = d.join(name);
+            if sim.list_dir(&p).is_ok() {
+                dirs.push(p);
+            } else if let Ok(bytes) = sim.file_bytes(&p) {
+                out.insert(p, bytes);
+            }
+        }
+    }
+    out
+}
+
+/// Runs the repair on the damaged store and checks that it only improved it (G12): refused
+/// with no file changed, or a store that opens, appends and verifies, whose log holds only
+/// records of the intact log and whose state is the intact log's at the same point, and where
+/// every record of the intact log is still in `wal/`, `archive/` or `quarantine/`, except those
+/// the damage itself destroyed (one frame of a flipped bit, a removed segment's).
+fn check_repair(
+    intact: &SimStorage,
+    sim: &SimStorage,
+    archive: bool,
+    kind: Kind,
+    damaged: &Path,
+    want: &Answers,
+    stats: &mut DamageStats,
+) -> Result<(), String> {
+    let before = all_files(sim);
+    let repaired = Journal::options()
+        .storage(Arc::new(sim.clone()))
+        .segment_bytes(SEGMENT_BYTES)
+        .keep_snapshots(1)
+        .archive(archive)
+        .projection::<Tally>()
+        .recovery(annal::RecoveryMode::TruncateAtCorruption)
+        .repair(DIR);
+    let (journal, report) = match repaired {
+        Ok(done) => done,
+        Err(annal::Error::Unrepairable(why)) => {
+            stats.refused += 1;
+            return if all_files(sim) == before {
+                Ok(())
+            } else {
+                Err(format!("refused ({why}) but changed files"))
+            };
+        }
+        Err(e) => return Err(format!("failed: {e}")),
+    };
+    stats.repaired += 1;
+    // From the first segment in wal/: a gap or damage in archive/ stays, reported to every reader
+    // of it (the read paths above check that).
+    let held: Vec<(u64, Vec<u8>)> = journal
+        .log()
+        .read_from(journal.log().first_seq())
+        .map(|r| r.map(|r| (r.seq, r.payload.to_vec())))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the repaired log does not read: {e}"))?;
+    let intact_records: std::collections::BTreeMap<u64, &Vec<u8>> =
+        want.records.iter().map(|(q, p)| (*q, p)).collect();
+    if let Some((q, _)) = held.iter().find(|(q, p)| intact_records.get(q) != Some(&p)) {
+        return Err(format!("the repaired log holds sequence {q}, which the intact log does not"));
+    }
+    let last = journal.last_seq();
+    let lost_tally = report.projections_lost.iter().any(|(n, _)| n == Tally::NAME);
+    let state = match journal.state::<Tally>() {
+        Err(annal::Error::ProjectionFailed { .. }) if lost_tally => None,
+        Err(e) => return Err(format!("state after repair: {e}")),
+        Ok(state) if lost_tally => {
+            return Err(format!(
+                "the repair reported tally lost but its state reads: {}",
+                show(&state)
+            ));
+        }
+        Ok(state) => Some(state),
+    };
+    let expected = JournalReader::open_with(Arc::new(intact.clone()), DIR)
+        .and_then(|r| r.replay::<Tally>(Until::Seq(last)))
+        .map_err(|e| format!("intact replay to {last}: {e}"))?
+        .0;
+    if state.is_some_and(|s| s != expected) {
+        return Err(format!(
+            "the repaired state at sequence {last} differs from the intact log's ({report:?})"
+        ));
+    }
+    // Every intact record is somewhere: the log, archive/, or a file in quarantine/.
+    let mut found: std::collections::BTreeSet<u64> = held.iter().map(|r| r.0).collect();
+    for (path, bytes) in all_files(sim) {
+        let in_archive = path.starts_with(Path::new(DIR).join(ARCHIVE_DIR));
+        let in_quarantine = path.starts_with(Path::new(DIR).join(annal::wal::QUARANTINE_DIR));
+        if !in_archive && !in_quarantine {
+            continue;
+        }
+        for frame in annal::wal::salvage::intact_frames(&bytes) {
+            for (k, (_, payload)) in frame.records.iter().enumerate() {
+                let q = frame.first_seq + k as u64;
+                if intact_records.get(&q).is_some_and(|p| **p == payload[..]) {
+                    found.insert(q);
+                }
+            }
+        }
+    }
+    let lost: Vec<u64> = want.records.iter().map(|r| r.0).filter(|q| !found.contains(q)).collect();
+    let destroyed = match kind {
+        // A flipped bit destroys at most the frame it lands in (a batch of two here).
+        Kind::FlipActive | Kind::FlipSealed | Kind::FlipArchived => {
+            lost.len() <= 2 && lost.windows(2).all(|w| w[1] == w[0] + 1)
+        }
+        Kind::MissingSegment => {
+            let first = damaged
+                .file_name()
+                .and_then(|n| annal::wal::format::parse_segment_file_name(&n.to_string_lossy()))
+                .unwrap_or(0);
+            let next = before
+                .keys()
+                .filter_map(|p| {
+                    p.parent().filter(|d| d.ends_with(WAL_DIR))?;
+                    annal::wal::format::parse_segment_file_name(&p.file_name()?.to_string_lossy())
+                })
+                .filter(|&f| f > first)
+                .min()
+                .unwrap_or(u64::MAX);
+            lost.iter().all(|&q| q >= first && q < next)
+        }
+        Kind::FlipSnapshot | Kind::FlipManifest | Kind::MissingManifest | Kind::MissingSnapshot => {
+            lost.is_empty()
+        }
+    };
+    if !destroyed {
+        return Err(format!(
+            "intact records are in neither the log, archive/ nor quarantine/ after the repair: {} ({report:?})",
+            show(&lost)
+        ));
+    }
+    journal
+        .append("after-repair", Expect::Any, [Ev::make(9_999, 0)])
+        .map_err(|e| format!("append after repair: {e}"))?;
+    let verify = journal.verify().map_err(|e| format!("verify after repair: {e}"))?;
+    if !verify.is_ok() {
+        return Err(format!("verify after repair: {}", show(&verify.problems)));
+    }
+    journal.close().map_err(|e| format!("close after repair: {e}"))?;
+    open(sim, archive).map_err(|e| format!("reopen after repair: {e}"))?;
+    Ok(())
 }

@@ -232,7 +232,7 @@ fn run() -> anyhow::Result<bool> {
                 printed += 1;
                 if printed <= 20 {
                     eprintln!(
-                        "VIOLATION seed {} ({}): {} succeeded with a wrong answer: {}\n  replay: annal-crashfuzz damage --seeds {}..{}",
+                        "VIOLATION seed {} ({}): {}: {}\n  replay: annal-crashfuzz damage --seeds {}..{}",
                         f.seed,
                         f.kind,
                         f.path,
@@ -244,11 +244,13 @@ fn run() -> anyhow::Result<bool> {
             });
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
-                "damage: {} damaged stores, {} cells ({} reported the damage, {} returned the intact answer), {} violations, {secs:.1}s",
+                "damage: {} damaged stores, {} cells ({} reported the damage, {} returned the intact answer); recover: {} repaired and checked, {} refused with nothing changed; {} violations, {secs:.1}s",
                 thousands(stats.stores),
                 thousands(stats.cells),
                 thousands(stats.reported),
                 thousands(stats.intact),
+                thousands(stats.repaired),
+                thousands(stats.refused),
                 failures.len()
             );
             if json {

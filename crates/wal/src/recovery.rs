@@ -192,6 +192,20 @@ pub(crate) fn recover(
         break;
     }
     let prev = sealed.last().cloned().or(discarded);
+    if full_check
+        && cx.report.cut.is_none()
+        && let (Some((first_seq, path)), Some(p)) = (&tail, &prev)
+        && *first_seq != p.last_seq + 1
+    {
+        // The explicit repair: segments between the last sealed one and the tail are missing.
+        let reason = format!(
+            "segment starts at sequence {first_seq} but the previous one ends at {}: segments are missing",
+            p.last_seq
+        );
+        cx.quarantine_move(path, &format!("moved out by repair: {reason}"))?;
+        cx.report.cut = Some(Cut { file: path.clone(), offset: 0, seq: p.last_seq + 1, reason });
+        tail = None;
+    }
     if tail.is_none() && sealed.is_empty() && options.log_start > 1 && cx.report.cut.is_none() {
         return Err(Error::corrupt(
             wal_dir,
@@ -627,12 +641,31 @@ impl Ctx<'_> {
                 ));
             }
         };
-        if expected_chain.is_some_and(|c| c != scan.header.chain_before) {
-            return Err(Error::corrupt(
-                path,
-                0,
-                first_seq,
-                "chain value before the first record differs from the previous segment's last",
+        if let Some(chain) = expected_chain
+            && chain != scan.header.chain_before
+        {
+            let reason =
+                "chain value before the first record differs from the previous segment's last";
+            if self.options.recovery != RecoveryMode::TruncateAtCorruption {
+                return Err(Error::corrupt(path, 0, first_seq, reason));
+            }
+            // The explicit repair: the segment does not continue the log; it goes to
+            // quarantine whole and the log continues after the previous segment.
+            drop(file);
+            self.report.cut = Some(Cut {
+                file: path.to_path_buf(),
+                offset: 0,
+                seq: first_seq,
+                reason: reason.into(),
+            });
+            self.quarantine_move(path, reason)?;
+            let header = SegmentHeader { first_seq, chain_before: chain }.encode();
+            let file = create_segment_on(storage, self.wal_dir, path, &header, self.options)?;
+            return Ok((
+                ActiveSeg::new(first_seq, path.to_path_buf(), chain),
+                file,
+                prev_ts,
+                chain,
             ));
         }
         if let Some(clean) = clean
