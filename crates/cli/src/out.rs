@@ -5,7 +5,6 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use annal::{Event, JournalReader, Meta};
-use anyhow::Context;
 use serde_json::{Value, json};
 
 /// RFC 3339 with nanoseconds, UTC: `2026-11-23T10:00:00.123456789Z`.
@@ -20,9 +19,24 @@ pub fn rfc3339(ts_ns: u64) -> String {
 
 /// Parses an RFC 3339 time into Unix nanoseconds.
 pub fn parse_time(text: &str) -> anyhow::Result<u64> {
-    let t: jiff::Timestamp = text.parse().with_context(|| {
-        format!("--at {text:?} is not an RFC 3339 time (like 2026-11-23T10:00:00Z)")
-    })?;
+    let t: jiff::Timestamp = match text.parse() {
+        Ok(t) => t,
+        // A valid date at the very end of the calendar (9999-12-31T23:59:59Z) lies past what a
+        // timestamp holds, and after every event.
+        Err(_)
+            if text
+                .get(..19)
+                .and_then(|civil| civil.parse::<jiff::civil::DateTime>().ok())
+                .is_some_and(|d| d.year() >= 9999) =>
+        {
+            return Ok(u64::MAX);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "--at {text:?} is not an RFC 3339 time (like 2026-11-23T10:00:00Z)"
+            )));
+        }
+    };
     let nanos = t.as_nanosecond();
     if nanos < 0 {
         anyhow::bail!("--at {text:?} is before 1970, before any event");

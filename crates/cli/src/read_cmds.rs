@@ -109,11 +109,23 @@ pub fn snapshots(dir: &Path) -> anyhow::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
+    let missing: Vec<String> = list
+        .iter()
+        .filter(|s| s["bytes"].is_null())
+        .map(|s| s["file"].as_str().unwrap_or_default().to_owned())
+        .collect();
     out::print(&json!({
         "log_start": manifest.as_ref().map_or(1, |m| m.log_start.max(1)),
         "generation": manifest.as_ref().map_or(0, |m| m.generation),
         "snapshots": list,
-    }))
+    }))?;
+    match missing.first() {
+        Some(first) => Err(crate::integrity(format!(
+            "{} snapshot file(s) the MANIFEST names are missing, the first: {first}; `annal recover` rebuilds the MANIFEST",
+            missing.len()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The pid in the LOCK file, and whether a live process holds it.
