@@ -44,21 +44,32 @@ fn save_as(
     let base = from.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     let name = free_name(storage, &q, &format!("{base}.at-{offset}"))?;
     let path = q.join(&name);
-    let file = storage.open_file(&path, OpenMode::CreateTruncate).map_err(io("create", &path))?;
-    file.write_all_at(bytes, 0).map_err(io("write", &path))?;
-    file.sync_data().map_err(io("fdatasync", &path))?;
-    drop(file);
     let why = q.join(format!("{name}.why.txt"));
     let text = format!(
         "{} bytes {how} from {} at byte offset {offset}: {note}\n",
         bytes.len(),
         from.display()
     );
-    let file = storage.open_file(&why, OpenMode::CreateTruncate).map_err(io("create", &why))?;
-    file.write_all_at(text.as_bytes(), 0).map_err(io("write", &why))?;
-    file.sync_data().map_err(io("fdatasync", &why))?;
-    storage.sync_dir(&q).map_err(io("fsync directory", &q))?;
+    let written = write_file(storage, &path, bytes)
+        .and_then(|()| write_file(storage, &why, text.as_bytes()))
+        .and_then(|()| storage.sync_dir(&q).map_err(io("fsync directory", &q)));
+    if let Err(e) = written {
+        // A failed save (a full disk, say) leaves no partial file behind: the bytes are still
+        // where they came from.
+        for p in [&path, &why] {
+            let _ = storage.remove_file(p);
+        }
+        return Err(e);
+    }
     Ok(path)
+}
+
+fn write_file(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<()> {
+    let file = storage
+        .open_file(path, OpenMode::CreateTruncate)
+        .map_err(|e| Error::io("create", path, e))?;
+    file.write_all_at(bytes, 0).map_err(|e| Error::io("write", path, e))?;
+    file.sync_data().map_err(|e| Error::io("fdatasync", path, e))
 }
 
 /// Copies the whole file at `path` into quarantine (see [`save`]); the original stays.
@@ -83,4 +94,26 @@ fn free_name(storage: &dyn Storage, q: &Path, base: &str) -> Result<String> {
         }
     }
     unreachable!("u32 names run out only after four billion repairs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Fault, FaultKind, FaultOp, SimStorage};
+
+    #[test]
+    fn a_save_that_fails_leaves_no_partial_file() {
+        let sim = SimStorage::new(1);
+        let dir = Path::new("/store");
+        sim.create_dir_all(dir).expect("dir");
+        for nth in [1, 2] {
+            sim.inject(Fault { op: FaultOp::Write, nth, kind: FaultKind::Enospc });
+            let from = Path::new("/store/wal/00000000000000000001.seg");
+            assert!(save(&sim, dir, from, 64, b"cut bytes", "why").is_err(), "write #{nth}");
+            let left = sim.list_dir(&dir.join(QUARANTINE_DIR)).expect("quarantine dir");
+            assert!(left.is_empty(), "write #{nth} failed and left {left:?}");
+        }
+        let saved = save(&sim, dir, Path::new("x.seg"), 0, b"ok", "why").expect("save");
+        assert_eq!(sim.file_bytes(&saved).expect("saved"), b"ok");
+    }
 }

@@ -540,6 +540,29 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// The explicit repair of a last segment that cannot continue the log: it goes to
+    /// quarantine whole (a cut at its start) and an empty segment continuing the chain takes
+    /// its place.
+    fn replace_tail(
+        &mut self,
+        path: &Path,
+        first_seq: u64,
+        chain: ChainValue,
+        prev_ts: u64,
+        reason: &str,
+    ) -> Result<(ActiveSeg, Box<dyn StorageFile>, u64, ChainValue)> {
+        self.report.cut = Some(Cut {
+            file: path.to_path_buf(),
+            offset: 0,
+            seq: first_seq,
+            reason: reason.into(),
+        });
+        self.quarantine_move(path, reason)?;
+        let header = SegmentHeader { first_seq, chain_before: chain }.encode();
+        let file = create_segment_on(self.storage, self.wal_dir, path, &header, self.options)?;
+        Ok((ActiveSeg::new(first_seq, path.to_path_buf(), chain), file, prev_ts, chain))
+    }
+
     /// Recovers the last segment: returns the active segment, its open file and the last
     /// timestamp. A last segment found sealed is kept sealed and a new active one created.
     fn recover_tail(
@@ -624,21 +647,7 @@ impl Ctx<'_> {
                     ));
                 };
                 drop(file);
-                self.report.cut = Some(Cut {
-                    file: path.to_path_buf(),
-                    offset: 0,
-                    seq: first_seq,
-                    reason: reason.clone(),
-                });
-                self.quarantine_move(path, &reason)?;
-                let header = SegmentHeader { first_seq, chain_before: chain }.encode();
-                let file = create_segment_on(storage, self.wal_dir, path, &header, self.options)?;
-                return Ok((
-                    ActiveSeg::new(first_seq, path.to_path_buf(), chain),
-                    file,
-                    prev_ts,
-                    chain,
-                ));
+                return self.replace_tail(path, first_seq, chain, prev_ts, &reason);
             }
         };
         if let Some(chain) = expected_chain
@@ -652,21 +661,7 @@ impl Ctx<'_> {
             // The explicit repair: the segment does not continue the log; it goes to
             // quarantine whole and the log continues after the previous segment.
             drop(file);
-            self.report.cut = Some(Cut {
-                file: path.to_path_buf(),
-                offset: 0,
-                seq: first_seq,
-                reason: reason.into(),
-            });
-            self.quarantine_move(path, reason)?;
-            let header = SegmentHeader { first_seq, chain_before: chain }.encode();
-            let file = create_segment_on(storage, self.wal_dir, path, &header, self.options)?;
-            return Ok((
-                ActiveSeg::new(first_seq, path.to_path_buf(), chain),
-                file,
-                prev_ts,
-                chain,
-            ));
+            return self.replace_tail(path, first_seq, chain, prev_ts, reason);
         }
         if let Some(clean) = clean
             && let Some(reason) = clean_close_mismatch(&clean, &scan)
