@@ -623,7 +623,7 @@ fn remove(storage: &dyn Storage, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// What [`salvage`] found in a file.
+/// What [`salvage()`] found in a file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Salvaged {
     /// The intact events, in the order their frames lie in the file.

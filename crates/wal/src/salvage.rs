@@ -1,7 +1,7 @@
 //! What is intact in damaged bytes, and what a repair needs to know of a damaged log: where the
 //! first damage lies, the chain values at given sequence numbers before it, and a way to write
 //! the intact frames after it into a new sealed segment. Nothing here takes the writer lock or
-//! changes a file, except [`write_sealed_segment`], which the caller runs under the lock.
+//! changes a file, except [`write_segment`], which the caller runs under the lock.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -214,7 +214,7 @@ fn header_and_footer(
     Ok((chain, footer))
 }
 
-/// A segment written by [`write_sealed_segment`].
+/// A segment written by [`write_segment`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenSegment {
     /// The new file in `wal/`.
