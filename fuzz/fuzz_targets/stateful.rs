@@ -158,7 +158,7 @@ struct Run {
 
 /// Whether the simulated machine refused an operation because of its halt.
 fn halted(sim: &SimStorage) -> bool {
-    format!("{sim:?}").contains("halted: true")
+    sim.is_halted()
 }
 
 /// Whether `error` (or an error it wraps) is an injected EIO or ENOSPC.

@@ -182,6 +182,13 @@ impl SimStorage {
         if flipped { Ok(()) } else { Err(invalid_input("offset beyond the end of the file")) }
     }
 
+    /// Whether the machine is halted: its halt point was reached, and every operation fails
+    /// until [`SimStorage::crash`] restarts it.
+    #[must_use]
+    pub fn is_halted(&self) -> bool {
+        self.state.lock().dead
+    }
+
     /// The live bytes of the file at `path`. Not stopped by a halt.
     pub fn file_bytes(&self, path: &Path) -> io::Result<Vec<u8>> {
         let state = self.state.lock();
