@@ -611,6 +611,17 @@ impl Journal {
         }
     }
 
+    /// The registered projections whose state is unusable, each with where and why it failed
+    /// (an event it could not fold, or no snapshot the log can continue).
+    pub(crate) fn failed_projections(&self) -> Vec<(&'static str, u64, String)> {
+        self.catch_up();
+        let live = self.inner.live.lock();
+        live.slots
+            .iter()
+            .filter_map(|s| s.failed.as_ref().map(|(q, why)| (s.live.name(), *q, why.clone())))
+            .collect()
+    }
+
     /// The current state of registered projection `P`, without a replay: it always equals
     /// `replay::<P>(Until::End)`. Returns the state and the sequence number it stands at.
     ///

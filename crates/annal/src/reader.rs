@@ -73,8 +73,17 @@ impl JournalReader {
     pub fn summary(&self) -> Result<annal_wal::Summary> {
         let summary = annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?.summary()?;
         let log_start = self.manifest()?.map_or(1, |m| m.log_start.max(1));
-        if summary.earliest_seq() > log_start && !summary.segments.is_empty() {
-            // Not a later start: the segment holding the log start is gone.
+        let wal = self.dir.join(annal_wal::WAL_DIR);
+        let wal_empty = !self
+            .storage
+            .list_dir(&wal)
+            .map_err(|e| annal_wal::Error::Io { op: "list", path: wal, source: e })?
+            .iter()
+            .any(|n| annal_wal::format::parse_segment_file_name(n).is_some());
+        if (summary.earliest_seq() > log_start && !summary.segments.is_empty())
+            || (log_start > 1 && wal_empty)
+        {
+            // Not a later start: the segment holding the log start is gone. The reader names it.
             self.records(0)?.next().transpose()?;
         }
         Ok(summary)
@@ -232,7 +241,8 @@ impl JournalReader {
             }
         };
         let seqs = manifest.iter().flat_map(|m| m.snapshots.iter().map(|s| s.seq)).collect();
-        let scan = annal_wal::salvage::scan_log(&self.storage, &self.dir, &seqs)?;
+        let log_start = manifest.as_ref().map_or(0, |m| m.log_start);
+        let scan = annal_wal::salvage::scan_log(&self.storage, &self.dir, log_start, &seqs)?;
         let first = scan.first_seq();
         report.log = annal_wal::VerifyReport {
             segments: scan.segments.len(),
@@ -251,15 +261,22 @@ impl JournalReader {
         };
         report.problems.extend(report.log.problems.iter().cloned());
         let Some(manifest) = manifest else { return Ok(report) };
-        if manifest.log_start < first && !scan.segments.is_empty() {
+        if manifest.log_start > 1 && (manifest.log_start < first || scan.segments.is_empty()) {
             report.problems.push(Problem {
                 file: manifest_path.clone(),
                 offset: 0,
                 seq: manifest.log_start,
-                reason: format!(
-                    "the log starts at {first} but the MANIFEST's log start is {}: segments are missing",
-                    manifest.log_start
-                ),
+                reason: if scan.segments.is_empty() {
+                    format!(
+                        "wal/ holds no segment but the MANIFEST's log start is {}: segments are missing",
+                        manifest.log_start
+                    )
+                } else {
+                    format!(
+                        "the log starts at {first} but the MANIFEST's log start is {}: segments are missing",
+                        manifest.log_start
+                    )
+                },
             });
         }
         for r in &manifest.snapshots {

@@ -11,6 +11,9 @@
 //!   `quarantine/`, where `annal salvage` reads it back), and the MANIFEST drops the snapshots
 //!   that lay past the cut. If that would leave the stream index with nothing to rebuild from,
 //!   it refuses instead.
+//! - **A damaged segment header whose chain value the log knows** (the log's start, or the
+//!   intact records before it): the segment is rewritten from its intact frames, and nothing is
+//!   lost.
 //! - **A damaged or missing MANIFEST or snapshot**: the MANIFEST is rebuilt from the snapshot
 //!   files that are intact and belong to the log (their chain values match it), whenever the
 //!   log can rebuild what the rest covered; otherwise it refuses.
@@ -25,7 +28,8 @@ use std::sync::Arc;
 
 use annal_compactor::{MANIFEST_FILE, Manifest, SNAPSHOTS_DIR, Snapshot, SnapshotRef};
 use annal_projection::{Projection, StreamIndex};
-use annal_wal::salvage::{self, Damage, LogScan};
+use annal_wal::format::SEGMENT_HEADER_BYTES;
+use annal_wal::salvage::{self, Damage, LogScan, SegmentImage};
 use annal_wal::storage::{OsStorage, Storage};
 use annal_wal::{ChainValue, Log, RecoveryMode, RecoveryReport, quarantine};
 
@@ -49,6 +53,9 @@ pub struct RepairReport {
     /// their state cannot be rebuilt from what the store holds, and reading it fails, naming
     /// why. The journal itself works. Each with the reason.
     pub projections_lost: Vec<(String, String)>,
+    /// Segments whose damaged header was rewritten from the chain value the log holds before
+    /// them (their frames kept; the damaged file copied into quarantine first).
+    pub headers_rewritten: Vec<PathBuf>,
     /// Files copied into `quarantine/` by this repair (the log's own cuts are in `log`).
     pub quarantined: Vec<PathBuf>,
     /// The last sequence number after the repair.
@@ -116,6 +123,15 @@ impl JournalOptions {
             // A cut at damage past the restart: snapshots past the new end describe events the
             // log no longer holds.
             let last = log.last_seq();
+            if last + 1 < m.log_start {
+                // The plan refuses every cut that would reach below the log start; this is a
+                // last guard, before the MANIFEST is touched.
+                return Err(Error::Unrepairable(format!(
+                    "the log's repair left it ending at sequence {last}, below the recorded log start {}; the \
+                     MANIFEST and snapshots were left as they are and the cut files are in quarantine/",
+                    m.log_start
+                )));
+            }
             if m.snapshots.iter().any(|s| s.seq > last) {
                 let why = format!("the log was cut after sequence {last}");
                 let (keep, drop_): (Vec<_>, Vec<_>) = m
@@ -136,6 +152,14 @@ impl JournalOptions {
         log.close()?;
         let journal = self.open(dir)?;
         report.last_seq = journal.last_seq();
+        // Also what an earlier, interrupted repair took out: the report tells every run.
+        for (name, seq, why) in journal.failed_projections() {
+            if !report.projections_lost.iter().any(|(n, _)| n == name) {
+                report
+                    .projections_lost
+                    .push((name.to_owned(), format!("at sequence {seq}: {why}")));
+            }
+        }
         Ok((journal, report))
     }
 }
@@ -160,25 +184,29 @@ fn plan_and_apply(storage: &Arc<dyn Storage>, dir: &Path, report: &mut RepairRep
         Found::Missing | Found::Damaged(_) => snapshot_files(storage.as_ref(), dir)?,
     };
     let seqs: BTreeSet<u64> = cands.iter().map(|c| c.r.seq).collect();
-    let mut scan = salvage::scan_log(storage, dir, &seqs)?;
-    let first = scan.first_seq();
     let old = match &found {
         Found::Intact(m) => Some(m.clone()),
         Found::Missing | Found::Damaged(_) => None,
     };
-    if let Some(m) = &old
-        && m.log_start < first
-        && !scan.segments.is_empty()
-    {
+    let log_start = old.as_ref().map_or(0, |m| m.log_start);
+    let mut scan = salvage::scan_log(storage, dir, log_start, &seqs)?;
+    let first = scan.first_seq();
+    if log_start > 1 && (scan.segments.is_empty() || log_start < first) {
         // Segments from the recorded log start on are gone: damage before the first one held.
         scan.damage = Some(Damage {
             file: dir.join(annal_wal::WAL_DIR),
             offset: 0,
-            seq: m.log_start,
-            reason: format!(
-                "the log is recorded to start at sequence {} but its first segment starts at {first}: segments are missing",
-                m.log_start
-            ),
+            seq: log_start,
+            reason: if scan.segments.is_empty() {
+                format!(
+                    "no segment, but the log is recorded to start at sequence {log_start}: segments are missing"
+                )
+            } else {
+                format!(
+                    "the log is recorded to start at sequence {log_start} but its first segment starts at {first}: \
+                     segments are missing"
+                )
+            },
         });
     }
     // Snapshots the log can check: their chain value must be the log's at their sequence.
@@ -213,6 +241,10 @@ fn plan_and_apply(storage: &Arc<dyn Storage>, dir: &Path, report: &mut RepairRep
             report,
         );
     };
+    if rewrite_header(storage, dir, &scan, &damage, report)? {
+        // The damage is gone; plan again for what lies past it.
+        return plan_and_apply(storage, dir, report);
+    }
     if restart(storage, dir, &scan, &damage, old.as_ref(), &mut cands, report)? {
         return Ok(());
     }
@@ -228,10 +260,13 @@ fn plan_and_apply(storage: &Arc<dyn Storage>, dir: &Path, report: &mut RepairRep
             damage.reason
         ))
     };
-    if damage.seq < first {
+    // A cut must leave the log's first segment: the damage lies past its header. (With the log
+    // starting at 1 a damaged first header is rewritten by the restart above.)
+    let header_damage = damage.offset < SEGMENT_HEADER_BYTES as u64;
+    if damage.seq < first || scan.segments.is_empty() || (header_damage && damage.seq == first) {
         return Err(refuse(&format!(
             "no intact snapshot of the stream index stands at sequence {} for the log to continue from",
-            first - 1
+            damage.seq.max(first).max(1) - 1
         )));
     }
     for c in cands.iter_mut().filter(|c| c.bad.is_none() && c.r.seq >= damage.seq) {
@@ -300,6 +335,10 @@ fn repair_manifest(
 
 /// Restarts the log past `damage` from the first intact snapshot set at or past it that the
 /// log can continue from. Returns whether it did.
+///
+/// Damage at a segment's start (a bad header, missing segments) can also be restarted from a
+/// snapshot just before it. A restart a crash interrupted (its new segment written, the MANIFEST not yet
+/// committed) is finished from the same snapshot.
 fn restart(
     storage: &Arc<dyn Storage>,
     dir: &Path,
@@ -309,12 +348,17 @@ fn restart(
     cands: &mut [Candidate],
     report: &mut RepairReport,
 ) -> Result<bool> {
+    let at_segment_start = damage.offset < SEGMENT_HEADER_BYTES as u64;
     let mut points: Vec<(u64, ChainValue)> = cands
         .iter()
-        .filter(|c| c.bad.is_none() && c.r.projection == StreamIndex::NAME && c.r.seq >= damage.seq)
+        .filter(|c| c.bad.is_none() && c.r.projection == StreamIndex::NAME)
+        .filter(|c| c.r.seq >= damage.seq || (at_segment_start && c.r.seq + 1 == damage.seq))
         .filter_map(|c| c.chain.map(|chain| (c.r.seq, chain)))
         .collect();
     points.sort_by_key(|p| p.0);
+    if let Some(done) = points.iter().copied().find(|p| half_done(storage.as_ref(), scan, *p)) {
+        points = vec![done];
+    }
     for (s, chain) in points {
         let Some(plan) = continue_from(storage.as_ref(), scan, s, chain)? else { continue };
         // Copies first, then the new segment, then the commit, then the removals: a crash at any
@@ -325,6 +369,12 @@ fn restart(
             .filter(|seg| seg.first_seq <= s)
             .map(|seg| seg.path.clone())
             .collect();
+        // A segment at s + 1 that is rewritten (its header was damaged) is replaced in place.
+        let replaced = scan
+            .segments
+            .iter()
+            .find(|seg| seg.first_seq == s + 1 && plan.image.is_some())
+            .map(|seg| seg.path.clone());
         let note = format!(
             "taken out of wal/ by repair: damage in {} at byte offset {} (sequence {}): {}; the log restarts at \
              sequence {} from the snapshots at {s}",
@@ -334,13 +384,11 @@ fn restart(
             damage.reason,
             s + 1
         );
-        for path in &doomed {
+        for path in doomed.iter().chain(&replaced) {
             report.quarantined.push(quarantine::copy(storage.as_ref(), dir, path, &note)?);
         }
-        let rewritten = match &plan.rewrite {
-            Some(frames) => {
-                Some(salvage::write_segment(storage.as_ref(), dir, s + 1, chain, frames)?.path)
-            }
+        let rewritten = match &plan.image {
+            Some(image) => Some(image.write(storage.as_ref(), dir)?),
             None => None,
         };
         for c in cands.iter_mut().filter(|c| c.bad.is_none()) {
@@ -388,11 +436,67 @@ fn restart(
     Ok(false)
 }
 
+/// Rewrites a segment whose header is damaged while the chain value before it is known (the
+/// log's start, or the intact records before it), from its intact frames. Returns whether it
+/// did: nothing is lost, and the damaged file is copied into quarantine first.
+fn rewrite_header(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    scan: &LogScan,
+    damage: &Damage,
+    report: &mut RepairReport,
+) -> Result<bool> {
+    let Some(seg) = scan.segments.iter().find(|seg| seg.first_seq == damage.seq) else {
+        return Ok(false);
+    };
+    if damage.offset >= SEGMENT_HEADER_BYTES as u64 || seg.chain_before.is_some() {
+        return Ok(false);
+    }
+    let chain = if damage.seq == 1 {
+        annal_wal::CHAIN_START
+    } else if damage.seq > scan.first_seq() && scan.last_good + 1 == damage.seq {
+        scan.chain_head
+    } else {
+        return Ok(false);
+    };
+    let Some(Continuation { image: Some(image), .. }) =
+        continue_from(storage.as_ref(), scan, damage.seq - 1, chain)?
+    else {
+        return Ok(false);
+    };
+    let note = format!(
+        "segment header rewritten by repair: {} at byte offset {}; the chain value before sequence {} is the log's",
+        damage.reason, damage.offset, damage.seq
+    );
+    report.quarantined.push(quarantine::copy(storage.as_ref(), dir, &seg.path, &note)?);
+    report.headers_rewritten.push(image.write(storage.as_ref(), dir)?);
+    Ok(true)
+}
+
+/// Whether a restart from `(s, chain)` was begun and not finished: a segment starts at `s + 1`
+/// with that chain value while an older segment still holds records past `s`, which only a
+/// restart that wrote the new segment and was stopped before its commit leaves.
+fn half_done(storage: &dyn Storage, scan: &LogScan, (s, chain): (u64, ChainValue)) -> bool {
+    let segs = &scan.segments;
+    let Some(i) = segs.iter().position(|seg| seg.first_seq == s + 1) else { return false };
+    if i == 0 || segs[i].chain_before != Some(chain) {
+        return false;
+    }
+    let prev = &segs[i - 1];
+    if let Some(footer) = prev.footer {
+        return footer.last_seq > s;
+    }
+    storage
+        .map_file(&prev.path)
+        .is_ok_and(|bytes| salvage::intact_frames(&bytes).iter().any(|f| f.last_seq() > s))
+}
+
 /// How the log continues past a snapshot at `s` whose chain value is `chain`.
 struct Continuation {
-    /// The frames from `s + 1` on to write into a new segment starting there (none: the
-    /// snapshot stands at the last record); `None` when a segment already starts at `s + 1`.
-    rewrite: Option<Vec<salvage::IntactFrame>>,
+    /// The segment to write from `s + 1` on with the intact frames past `s` (a header alone
+    /// when there are none); `None` when a segment already starts at `s + 1` and continues the
+    /// chain.
+    image: Option<SegmentImage>,
     /// Chain values computed along the rewritten records.
     chains: Vec<(u64, ChainValue)>,
 }
@@ -404,28 +508,44 @@ fn continue_from(
     chain: ChainValue,
 ) -> Result<Option<Continuation>> {
     let segs = &scan.segments;
-    // A segment that starts right after the snapshot: the log continues from it unchanged.
-    if let Some(seg) = segs.iter().find(|seg| seg.first_seq == s + 1) {
-        let ok = seg.chain_before == Some(chain);
-        return Ok(ok.then(|| Continuation { rewrite: None, chains: Vec::new() }));
-    }
-    let Some(i) = segs.iter().rposition(|seg| seg.first_seq <= s) else { return Ok(None) };
-    let holder = &segs[i];
+    let (i, holder) = match segs.iter().position(|seg| seg.first_seq == s + 1) {
+        // A segment that starts right after the snapshot: the log continues from it unchanged,
+        // or, when its header is damaged, from its frames rewritten under a new header.
+        Some(i) => match segs[i].chain_before {
+            Some(before) if before == chain => {
+                return Ok(Some(Continuation { image: None, chains: Vec::new() }));
+            }
+            Some(_) => return Ok(None),
+            None => (i, &segs[i]),
+        },
+        None => match segs.iter().rposition(|seg| seg.first_seq <= s) {
+            Some(i) => (i, &segs[i]),
+            // No segment at all (every one is missing): the log restarts empty past the snapshot.
+            None if segs.is_empty() => {
+                let image = SegmentImage::new(s + 1, chain, &[]).ok();
+                return Ok(
+                    image.map(|image| Continuation { image: Some(image), chains: Vec::new() })
+                );
+            }
+            None => return Ok(None),
+        },
+    };
     let bytes = storage.map_file(&holder.path).map_err(io("read", &holder.path))?;
+    let intact = salvage::intact_frames(&bytes);
     let mut frames = Vec::new();
     let mut next = s + 1;
-    for f in salvage::intact_frames(&bytes).into_iter().filter(|f| f.last_seq() > s) {
+    for f in intact.iter().filter(|f| f.last_seq() > s) {
         if f.first_seq != next {
             break;
         }
         next = f.last_seq() + 1;
-        frames.push(f);
+        frames.push(f.clone());
     }
     // The snapshot must stand at a frame boundary and the holder must reach it.
-    let held_to_s = frames.first().map_or_else(
-        || salvage::intact_frames(&bytes).iter().any(|f| f.last_seq() == s),
-        |f| f.first_seq == s + 1,
-    );
+    let held_to_s = holder.first_seq == s + 1
+        || frames
+            .first()
+            .map_or_else(|| intact.iter().any(|f| f.last_seq() == s), |f| f.first_seq == s + 1);
     if !held_to_s {
         return Ok(None);
     }
@@ -450,7 +570,9 @@ fn continue_from(
             return Ok(None);
         }
     }
-    Ok(Some(Continuation { rewrite: Some(frames), chains }))
+    // The new segment is built (and checked) before anything is changed.
+    let Ok(image) = SegmentImage::new(s + 1, chain, &frames) else { return Ok(None) };
+    Ok(Some(Continuation { image: Some(image), chains }))
 }
 
 /// A MANIFEST entry read back from its file.

@@ -445,6 +445,12 @@ pub fn recover(dir: &Path) -> anyhow::Result<()> {
             rs.snapshot_seq
         );
     }
+    for path in &report.headers_rewritten {
+        eprintln!(
+            "segment header was damaged: {} rewritten from its intact frames",
+            path.display()
+        );
+    }
     for (name, why) in &report.projections_lost {
         eprintln!("warning: projection {name} can no longer be rebuilt: {why}");
     }
@@ -466,6 +472,7 @@ pub fn recover(dir: &Path) -> anyhow::Result<()> {
             "rewritten": rs.rewritten.as_ref().map(|p| p.display().to_string()),
             "removed_segments": rs.removed_segments.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         })),
+        "headers_rewritten": report.headers_rewritten.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "manifest_rewritten": report.manifest_rewritten,
         "projections_lost": report.projections_lost.iter().map(|(n, why)| json!({"projection": n, "reason": why})).collect::<Vec<_>>(),
         "snapshots_dropped": report.snapshots_dropped.iter().map(|(p, why)| json!({"file": p.display().to_string(), "reason": why})).collect::<Vec<_>>(),

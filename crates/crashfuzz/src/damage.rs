@@ -1,5 +1,5 @@
-//! `annal-crashfuzz damage`: every kind of damage against every read path. Each seed builds a
-//! store on the simulated file system (sealed segments, a compaction with snapshots and a
+//! `annal-crashfuzz damage`: every kind of damage against every read path, and `recover` on
+//! it. Each seed builds a store on the simulated file system (sealed segments, a compaction with snapshots and a
 //! MANIFEST, archived segments on odd seeds, an active segment, a clean close), damages one
 //! thing, and runs every read path over it. A path passes when it returns exactly what the
 //! intact store held, or fails; one that succeeds with anything else (fewer events, another
@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use annal::wal::storage::{SimStorage, Storage};
+use annal::wal::storage::{Fault, FaultKind, FaultOp, SimStorage, Storage};
 use annal::wal::{ARCHIVE_DIR, DirView, Reader, WAL_DIR};
 use annal::{Expect, Journal, JournalReader, Projection, Query, Until};
 use annal_compactor::{MANIFEST_FILE, SNAPSHOTS_DIR};
@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::model::{Ev, StreamTally, Tally};
 use crate::rng::Rng;
 use crate::sim::{DIR, SEGMENT_BYTES};
+use annal::wal::format::SEGMENT_HEADER_BYTES;
 
 /// A kind of damage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +39,22 @@ pub enum Kind {
     MissingManifest,
     /// A snapshot file removed.
     MissingSnapshot,
+    /// One bit flipped in the header of a segment of `wal/` (the first one on even seeds).
+    FlipHeader,
+    /// Every segment of `wal/` removed.
+    EmptyWal,
+    /// A segment below the log start (one a compaction removed or archived) back in `wal/` with
+    /// a bit flipped, as a compaction a crash interrupted leaves it: not part of the log.
+    DamagedLeftover,
+    /// A bit flipped in the first frame of the log, repaired (the log restarts past the
+    /// snapshots, so that its first segment starts at the log start), then a bit flipped in the
+    /// header of that first segment.
+    HeaderAfterRestart,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 12] = [
         Kind::FlipActive,
         Kind::FlipSealed,
         Kind::FlipArchived,
@@ -51,6 +63,10 @@ impl Kind {
         Kind::MissingSegment,
         Kind::MissingManifest,
         Kind::MissingSnapshot,
+        Kind::FlipHeader,
+        Kind::EmptyWal,
+        Kind::DamagedLeftover,
+        Kind::HeaderAfterRestart,
     ];
 
     /// The name reports use.
@@ -65,6 +81,10 @@ impl Kind {
             Kind::MissingSegment => "missing segment",
             Kind::MissingManifest => "missing MANIFEST",
             Kind::MissingSnapshot => "missing snapshot",
+            Kind::FlipHeader => "bit flip in a segment header",
+            Kind::EmptyWal => "every segment missing",
+            Kind::DamagedLeftover => "damaged leftover below the log start",
+            Kind::HeaderAfterRestart => "bit flip in the first header after a restart",
         }
     }
 }
@@ -86,6 +106,10 @@ pub struct DamageStats {
     pub repaired: u64,
     /// Damaged stores whose repair was refused, each checked to have changed no file.
     pub refused: u64,
+    /// Repairs stopped by a simulated crash at a random step (then run again and checked).
+    pub repairs_interrupted: u64,
+    /// Repairs an injected `EIO` or `ENOSPC` made fail (then run again and checked).
+    pub repairs_failed: u64,
 }
 
 /// A read path that succeeded with a wrong answer.
@@ -234,7 +258,103 @@ fn damage(sim: &SimStorage, kind: Kind, rng: &mut Rng) -> Option<PathBuf> {
             sim.remove_file(&gone).ok()?;
             Some(gone)
         }
+        Kind::FlipHeader => {
+            let seg =
+                if rng.index(2) == 0 { segments.first()?.clone() } else { pick(&segments, rng)? };
+            flip(seg, 0, SEGMENT_HEADER_BYTES as u64, rng)
+        }
+        Kind::EmptyWal => {
+            for seg in &segments {
+                sim.remove_file(seg).ok()?;
+            }
+            Some(dir.join(WAL_DIR))
+        }
+        Kind::DamagedLeftover => {
+            // The newest archived segment lies below the log start: put it back, as a compaction
+            // interrupted before its removal leaves it, and damage its frames.
+            let archived = files(&dir.join(ARCHIVE_DIR));
+            let newest = archived.last()?;
+            let bytes = sim.file_bytes(newest).ok()?;
+            let back = dir.join(WAL_DIR).join(newest.file_name()?);
+            sim.write_file_durably(&back, &bytes).ok()?;
+            let n = bytes.len() as u64;
+            flip(back, SEGMENT_HEADER_BYTES as u64, n, rng)
+        }
+        Kind::HeaderAfterRestart => {
+            let first = segments.first()?.clone();
+            flip(first, SEGMENT_HEADER_BYTES as u64 + 30, SEGMENT_HEADER_BYTES as u64 + 31, rng)?;
+            let (journal, report) = repair(sim, archive_of(sim)).ok()?;
+            journal.close().ok()?;
+            let restarted = report.restart?;
+            let now = sim.list_dir(&dir.join(WAL_DIR)).ok()?;
+            let name = annal::wal::format::segment_file_name(restarted.log_start);
+            now.contains(&name).then_some(())?;
+            flip(dir.join(WAL_DIR).join(name), 0, SEGMENT_HEADER_BYTES as u64, rng)
+        }
     }
+}
+
+/// Whether the store archives: it has an `archive/` directory (odd seeds).
+fn archive_of(sim: &SimStorage) -> bool {
+    sim.exists(&Path::new(DIR).join(ARCHIVE_DIR)).unwrap_or(false)
+}
+
+/// The first sequence number the damage may take out of the live log (`wal/` from the log
+/// start on), judged from the files alone: a removed segment's first, a segment's first when its
+/// header changed, else the first record of a changed segment that is no longer intact in it,
+/// else the one past its last. `None` when no live segment changed.
+fn first_hit(
+    before: &std::collections::BTreeMap<PathBuf, Vec<u8>>,
+    after: &std::collections::BTreeMap<PathBuf, Vec<u8>>,
+    log_start: u64,
+) -> Option<u64> {
+    let wal = Path::new(DIR).join(WAL_DIR);
+    let mut segs: Vec<(u64, &PathBuf, &Vec<u8>)> = before
+        .iter()
+        .filter(|(p, _)| p.parent() == Some(wal.as_path()))
+        .filter_map(|(p, b)| {
+            let first =
+                annal::wal::format::parse_segment_file_name(&p.file_name()?.to_string_lossy())?;
+            Some((first, p, b))
+        })
+        .collect();
+    segs.sort();
+    while segs.len() > 1 && segs[1].0 <= log_start {
+        segs.remove(0);
+    }
+    let mut hit: Option<u64> = None;
+    for (first, path, bytes) in segs {
+        let d = match after.get(path) {
+            Some(now) if now == bytes => continue,
+            None => first,
+            Some(now)
+                if now[..SEGMENT_HEADER_BYTES.min(now.len())] != bytes[..SEGMENT_HEADER_BYTES] =>
+            {
+                first
+            }
+            Some(now) => {
+                let held: std::collections::BTreeSet<(u64, Vec<u8>)> =
+                    records_of(now).into_iter().collect();
+                let was = records_of(bytes);
+                was.iter()
+                    .find(|r| !held.contains(r))
+                    .map_or_else(|| was.last().map_or(first, |r| r.0 + 1), |r| r.0)
+            }
+        };
+        hit = Some(hit.map_or(d, |h| h.min(d)));
+    }
+    hit
+}
+
+/// The records of the intact frames in `bytes`.
+fn records_of(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    annal::wal::salvage::intact_frames(bytes)
+        .into_iter()
+        .flat_map(|f| {
+            let first = f.first_seq;
+            f.records.into_iter().enumerate().map(move |(k, (_, p))| (first + k as u64, p.to_vec()))
+        })
+        .collect()
 }
 
 /// One read path's answer: `Err` when it reported something.
@@ -326,6 +446,11 @@ fn read_paths(
 }
 
 /// Runs the damage mode over `seeds`, every kind for each.
+///
+/// On every damaged store `recover` runs three times over: on the store as damaged; stopped by
+/// a simulated crash at a random step of it and run again after the restart; and failed by an
+/// injected `EIO` or `ENOSPC` at a random write or sync of it and run again. Each final repair
+/// is checked the same way.
 pub fn run_damage(
     seeds: Range<u64>,
     on_failure: &mut dyn FnMut(&DamageFailure),
@@ -341,13 +466,31 @@ pub fn run_damage(
             .last_seq;
         // A target past the compaction, which every store can replay to.
         let want = answers(&intact, rng.range(last - 20, last));
+        let log_start = annal_compactor::Manifest::read(&intact, Path::new(DIR))
+            .ok()
+            .flatten()
+            .map_or(1, |m| m.log_start);
+        let pristine = all_files(&intact);
         for kind in Kind::ALL {
-            let (sim, _) = build(seed);
-            let Some(damaged) = damage(&sim, kind, &mut rng) else {
+            let damaged_store = |rng: &mut Rng| {
+                let (sim, _) = build(seed);
+                let damaged = damage(&sim, kind, rng)?;
+                Some((sim, damaged))
+            };
+            let at_damage = rng.clone();
+            let Some((sim, damaged)) = damaged_store(&mut rng) else {
                 continue;
             };
+            let hit = first_hit(&pristine, &all_files(&sim), log_start);
             stats.stores += 1;
-            for (path, got, expected) in read_paths(&sim, archive, &want) {
+            // After a repair the store no longer holds the intact store's answers: its readers
+            // are checked against header damage by `FlipHeader`.
+            let reads = if kind == Kind::HeaderAfterRestart {
+                Vec::new()
+            } else {
+                read_paths(&sim, archive, &want)
+            };
+            for (path, got, expected) in reads {
                 stats.cells += 1;
                 match got {
                     Err(_) => stats.reported += 1,
@@ -366,16 +509,77 @@ pub fn run_damage(
                     }
                 }
             }
-            if let Err(detail) =
-                check_repair(&intact, &sim, archive, kind, &damaged, &want, &mut stats)
-            {
-                let failure = DamageFailure { seed, kind: kind.name(), path: "recover", detail };
+            let mut fail = |path: &'static str, detail: String| {
+                let failure = DamageFailure { seed, kind: kind.name(), path, detail };
                 on_failure(&failure);
                 failures.push(failure);
+            };
+            let case =
+                RepairCase { intact: &intact, archive, kind, damaged: &damaged, hit, want: &want };
+            let ops = match check_repair(&case, &sim, &mut stats) {
+                Ok(ops) => ops,
+                Err(detail) => {
+                    fail("recover", detail);
+                    continue;
+                }
+            };
+            // Stopped by a crash at a random step, then run again.
+            let mut again = at_damage.clone();
+            let (sim, _) = damaged_store(&mut again).expect("the same damage again");
+            let step = rng.range(0, ops.max(1) - 1);
+            sim.halt_after(step);
+            let _ = repair(&sim, archive);
+            sim.crash_random();
+            stats.repairs_interrupted += 1;
+            if let Err(detail) = check_repair(&case, &sim, &mut stats) {
+                fail(
+                    "recover stopped by a crash, then recover",
+                    format!("crash after {step} of {ops} operations: {detail}"),
+                );
+            }
+            // Failed by an I/O error at a random write or sync, then run again.
+            let mut again = at_damage;
+            let (sim, _) = damaged_store(&mut again).expect("the same damage again");
+            let fault = Fault {
+                op: if rng.index(2) == 0 { FaultOp::Write } else { FaultOp::Sync },
+                nth: rng.range(1, 12),
+                kind: if rng.index(2) == 0 { FaultKind::Eio } else { FaultKind::Enospc },
+            };
+            sim.inject(fault);
+            let first = repair(&sim, archive).map(|(j, _)| j.close());
+            sim.clear_faults();
+            stats.repairs_failed += u64::from(sim.last_fault().is_some());
+            if let Err(detail) = check_repair(&case, &sim, &mut stats) {
+                fail(
+                    "recover failed by an I/O error, then recover",
+                    format!("{fault:?} (first run: {first:?}): {detail}"),
+                );
             }
         }
     }
     (stats, failures)
+}
+
+/// What a damaged store is checked against.
+struct RepairCase<'a> {
+    intact: &'a SimStorage,
+    archive: bool,
+    kind: Kind,
+    damaged: &'a Path,
+    /// The first sequence number the damage may take out of the live log.
+    hit: Option<u64>,
+    want: &'a Answers,
+}
+
+fn repair(sim: &SimStorage, archive: bool) -> annal::Result<(Journal, annal::RepairReport)> {
+    Journal::options()
+        .storage(Arc::new(sim.clone()))
+        .segment_bytes(SEGMENT_BYTES)
+        .keep_snapshots(1)
+        .archive(archive)
+        .projection::<Tally>()
+        .recovery(annal::RecoveryMode::TruncateAtCorruption)
+        .repair(DIR)
 }
 
 /// Every file under the store, with its bytes.
@@ -384,6 +588,10 @@ fn all_files(sim: &SimStorage) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     let mut dirs = vec![PathBuf::from(DIR)];
     while let Some(d) = dirs.pop() {
         for name in sim.list_dir(&d).unwrap_or_default() {
+            if name == annal::wal::LOCK_FILE {
+                // Created by every writer; a crash may have dropped its unsynced entry.
+                continue;
+            }
             let p = d.join(name);
             if sim.list_dir(&p).is_ok() {
                 dirs.push(p);
@@ -401,29 +609,21 @@ fn all_files(sim: &SimStorage) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
 /// every record of the intact log is still in `wal/`, `archive/` or `quarantine/`, except those
 /// the damage itself destroyed (one frame of a flipped bit, a removed segment's).
 fn check_repair(
-    intact: &SimStorage,
+    case: &RepairCase<'_>,
     sim: &SimStorage,
-    archive: bool,
-    kind: Kind,
-    damaged: &Path,
-    want: &Answers,
     stats: &mut DamageStats,
-) -> Result<(), String> {
+) -> Result<u64, String> {
+    let RepairCase { intact, archive, kind, damaged, hit, want } = *case;
     let before = all_files(sim);
-    let repaired = Journal::options()
-        .storage(Arc::new(sim.clone()))
-        .segment_bytes(SEGMENT_BYTES)
-        .keep_snapshots(1)
-        .archive(archive)
-        .projection::<Tally>()
-        .recovery(annal::RecoveryMode::TruncateAtCorruption)
-        .repair(DIR);
+    let ops_before = sim.op_count();
+    let repaired = repair(sim, archive);
+    let ops = sim.op_count() - ops_before;
     let (journal, report) = match repaired {
         Ok(done) => done,
         Err(annal::Error::Unrepairable(why)) => {
             stats.refused += 1;
             return if all_files(sim) == before {
-                Ok(())
+                Ok(ops)
             } else {
                 Err(format!("refused ({why}) but changed files"))
             };
@@ -439,6 +639,24 @@ fn check_repair(
         .map(|r| r.map(|r| (r.seq, r.payload.to_vec())))
         .collect::<Result<_, _>>()
         .map_err(|e| format!("the repaired log does not read: {e}"))?;
+    // Nothing before the damage is cut: the log reaches at least to the record before it.
+    let intact_last = want.records.last().map_or(0, |r| r.0);
+    let reach = hit.map_or(intact_last, |h| (h - 1).min(intact_last));
+    if journal.last_seq() < reach {
+        return Err(format!(
+            "the repaired log ends at sequence {} though the damage first touched {} ({report:?})",
+            journal.last_seq(),
+            hit.map_or("nothing of it".to_owned(), |h| format!("sequence {h}"))
+        ));
+    }
+    // Where no live segment was damaged the log is left as it is: no restart, cut or rewrite.
+    if hit.is_none()
+        && (report.restart.is_some()
+            || report.log.cut.is_some()
+            || !report.headers_rewritten.is_empty())
+    {
+        return Err(format!("the live log was intact but the repair changed it ({report:?})"));
+    }
     let intact_records: std::collections::BTreeMap<u64, &Vec<u8>> =
         want.records.iter().map(|(q, p)| (*q, p)).collect();
     if let Some((q, _)) = held.iter().find(|(q, p)| intact_records.get(q) != Some(&p)) {
@@ -486,7 +704,7 @@ fn check_repair(
     let lost: Vec<u64> = want.records.iter().map(|r| r.0).filter(|q| !found.contains(q)).collect();
     let destroyed = match kind {
         // A flipped bit destroys at most the frame it lands in (a batch of two here).
-        Kind::FlipActive | Kind::FlipSealed | Kind::FlipArchived => {
+        Kind::FlipActive | Kind::FlipSealed | Kind::FlipArchived | Kind::HeaderAfterRestart => {
             lost.len() <= 2 && lost.windows(2).all(|w| w[1] == w[0] + 1)
         }
         Kind::MissingSegment => {
@@ -505,9 +723,14 @@ fn check_repair(
                 .unwrap_or(u64::MAX);
             lost.iter().all(|&q| q >= first && q < next)
         }
-        Kind::FlipSnapshot | Kind::FlipManifest | Kind::MissingManifest | Kind::MissingSnapshot => {
-            lost.is_empty()
-        }
+        // Every record of the removed segments is gone; those in archive/ stay.
+        Kind::EmptyWal => true,
+        Kind::FlipSnapshot
+        | Kind::FlipManifest
+        | Kind::MissingManifest
+        | Kind::MissingSnapshot
+        | Kind::FlipHeader
+        | Kind::DamagedLeftover => lost.is_empty(),
     };
     if !destroyed {
         return Err(format!(
@@ -524,5 +747,5 @@ fn check_repair(
     }
     journal.close().map_err(|e| format!("close after repair: {e}"))?;
     open(sim, archive).map_err(|e| format!("reopen after repair: {e}"))?;
-    Ok(())
+    Ok(ops)
 }

@@ -49,8 +49,10 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Every kind of damage (bit flips in the active, sealed and archived segments, a snapshot
-    /// and the MANIFEST; a missing segment, MANIFEST or snapshot) against every read path.
+    /// Every kind of damage (bit flips in the active, sealed and archived segments, a segment
+    /// header, a snapshot and the MANIFEST; a missing segment, MANIFEST or snapshot, an empty
+    /// wal/, a damaged leftover below the log start) against every read path, then `recover` on
+    /// each damaged store: as it is, stopped by a crash, and failed by EIO or ENOSPC.
     Damage {
         /// Seeds to run, as A..B (B excluded): one store each, damaged in every way.
         #[arg(long, default_value = "0..20", value_parser = parse_range)]
@@ -244,13 +246,15 @@ fn run() -> anyhow::Result<bool> {
             });
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
-                "damage: {} damaged stores, {} cells ({} reported the damage, {} returned the intact answer); recover: {} repaired and checked, {} refused with nothing changed; {} violations, {secs:.1}s",
+                "damage: {} damaged stores, {} cells ({} reported the damage, {} returned the intact answer); recover: {} repaired and checked, {} refused with nothing changed, {} stopped by a crash and {} failed by EIO/ENOSPC then run again; {} violations, {secs:.1}s",
                 thousands(stats.stores),
                 thousands(stats.cells),
                 thousands(stats.reported),
                 thousands(stats.intact),
                 thousands(stats.repaired),
                 thousands(stats.refused),
+                thousands(stats.repairs_interrupted),
+                thousands(stats.repairs_failed),
                 failures.len()
             );
             if json {

@@ -680,6 +680,32 @@ pub(crate) fn remove_segment(
         let archive_dir = dir.join(ARCHIVE_DIR);
         ensure_dir(storage, &archive_dir)?;
         let to = archive_dir.join(path.file_name().expect("segment file name"));
+        if storage.exists(&to).map_err(|e| Error::io("stat", &to, e))? {
+            // A removal a crash interrupted left both copies. The archived one is replaced only
+            // when it differs and this one is an intact sealed segment (the archived copy's write
+            // was cut short); a damaged copy in wal/ never overwrites it, it goes to quarantine.
+            let archived = storage.map_file(&to).map_err(|e| Error::io("read", &to, e))?;
+            let same = archived[..] == bytes[..];
+            drop(archived);
+            let first_seq = path
+                .file_name()
+                .and_then(|n| crate::format::parse_segment_file_name(&n.to_string_lossy()))
+                .unwrap_or(0);
+            if same || crate::recovery::check_sealed_full(storage, path, first_seq, None).is_err() {
+                if !same {
+                    let note = format!(
+                        "a copy below the log start that differs from {} and is not an intact sealed \
+                         segment; the archived copy was kept",
+                        to.display()
+                    );
+                    crate::quarantine::copy(storage, dir, path, &note)?;
+                }
+                drop(bytes);
+                storage.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+                storage.sync_dir(wal_dir).map_err(|e| Error::io("fsync directory", wal_dir, e))?;
+                return Ok(len);
+            }
+        }
         let file = storage
             .open_file(&to, crate::storage::OpenMode::CreateTruncate)
             .map_err(|e| Error::io("create", &to, e))?;

@@ -261,6 +261,18 @@ impl Reader {
                         return locate_dir(&storage, wal_dir, &firsts, self.next);
                     }
                     Some(&min) => Some(min),
+                    None if self.log_start > 1 => {
+                        return Err(Error::corrupt(
+                            wal_dir.clone(),
+                            0,
+                            self.log_start,
+                            format!(
+                                "no segment, but the log is recorded to start at sequence {}: \
+                                 segments are missing",
+                                self.log_start
+                            ),
+                        ));
+                    }
                     None => None,
                 }
             }

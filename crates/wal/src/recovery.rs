@@ -298,7 +298,7 @@ fn make_durable(
 }
 
 /// Damage found in a segment: where, which sequence number was expected there, and what.
-struct Problem {
+pub(crate) struct Problem {
     offset: u64,
     seq: u64,
     reason: String,
@@ -372,7 +372,7 @@ fn check_sealed_light(
 }
 
 /// Reads and checks every frame of a sealed segment, its seal and its chain.
-fn check_sealed_full(
+pub(crate) fn check_sealed_full(
     storage: &dyn Storage,
     path: &Path,
     first_seq: u64,
@@ -505,6 +505,10 @@ impl Ctx<'_> {
         bytes: &[u8],
         note: &str,
     ) -> Result<()> {
+        if bytes.is_empty() {
+            // Nothing was cut (the file ends at the cut): no empty file in quarantine.
+            return Ok(());
+        }
         let path = crate::quarantine::save(self.storage, self.dir, from, offset, bytes, note)?;
         self.report.quarantined.push(path);
         Ok(())

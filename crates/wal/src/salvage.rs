@@ -1,7 +1,7 @@
 //! What is intact in damaged bytes, and what a repair needs to know of a damaged log: where the
 //! first damage lies, the chain values at given sequence numbers before it, and a way to write
 //! the intact frames after it into a new sealed segment. Nothing here takes the writer lock or
-//! changes a file, except [`write_segment`], which the caller runs under the lock.
+//! changes a file, except [`SegmentImage::write`], which the caller runs under the lock.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -116,20 +116,28 @@ impl LogScan {
     }
 }
 
-/// Reads every record in `dir/wal/` from its first segment on, the way a directory reader does
-/// (no lock, nothing changed), and reports where the first damage lies. `chains_at` names the
-/// sequence numbers whose chain values the caller wants (a snapshot's, say).
+/// Reads every record in `dir/wal/` from its first live segment on, the way a directory reader
+/// does (no lock, nothing changed), and reports where the first damage lies. Segments that hold
+/// only records below `log_start` (the leftovers of a compaction a crash interrupted, which the
+/// next open removes) are not part of the log and are skipped, as recovery skips them.
+/// `chains_at` names the sequence numbers whose chain values the caller wants (a snapshot's,
+/// say).
 ///
 /// # Errors
 /// I/O errors other than damage (an unreadable directory, a failed read).
 pub fn scan_log(
     storage: &Arc<dyn Storage>,
     dir: &Path,
+    log_start: u64,
     chains_at: &BTreeSet<u64>,
 ) -> Result<LogScan> {
     let wal_dir = dir.join(WAL_DIR);
+    let mut firsts = segment_firsts(storage.as_ref(), &wal_dir)?;
+    while firsts.len() > 1 && firsts[1] <= log_start {
+        firsts.remove(0);
+    }
     let mut segments = Vec::new();
-    for first_seq in segment_firsts(storage.as_ref(), &wal_dir)? {
+    for first_seq in firsts {
         let path = wal_dir.join(format::segment_file_name(first_seq));
         let (chain_before, footer) = header_and_footer(storage.as_ref(), &path)?;
         segments.push(SegmentFile { path, first_seq, chain_before, footer });
@@ -214,92 +222,97 @@ fn header_and_footer(
     Ok((chain, footer))
 }
 
-/// A segment written by [`write_segment`].
+/// A sealed segment built in memory from intact frames, checked the way every reader and
+/// recovery check one, and not yet written: [`SegmentImage::write`] puts it in `wal/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WrittenSegment {
-    /// The new file in `wal/`.
-    pub path: PathBuf,
+pub struct SegmentImage {
     /// Its first sequence number.
     pub first_seq: u64,
-    /// Its last sequence number.
+    /// Its last sequence number (`first_seq - 1` for a header alone).
     pub last_seq: u64,
     /// The chain value after its last record.
     pub chain_after: ChainValue,
+    bytes: Vec<u8>,
 }
 
-/// Writes `frames` (contiguous from `first_seq`, oldest first) as a new segment
-/// `dir/wal/<first_seq>.seg` whose chain starts at `chain_before`, through a temporary file and
-/// a rename, durably: sealed, or with no frames a header alone (an empty last segment). The
-/// frames keep their records and grouping (a batch stays one frame); their watermarks are
-/// rewritten for their new offsets. An existing file of that name is replaced.
-///
-/// Run it under the writer lock: it is how a repair restarts the log after damage that a
-/// snapshot covers.
-///
-/// # Errors
-/// `InvalidOption` for frames that are not contiguous from `first_seq`; I/O errors.
-pub fn write_segment(
-    storage: &dyn Storage,
-    dir: &Path,
-    first_seq: u64,
-    chain_before: ChainValue,
-    frames: &[IntactFrame],
-) -> Result<WrittenSegment> {
-    let mut bytes = SegmentHeader { first_seq, chain_before }.encode().to_vec();
-    let mut next = first_seq;
-    for frame in frames {
-        if frame.first_seq != next || frame.records.is_empty() {
+impl SegmentImage {
+    /// Builds the segment `<first_seq>.seg` whose chain starts at `chain_before` from `frames`
+    /// (contiguous from `first_seq`, oldest first): sealed, or with no frames a header alone
+    /// (an empty last segment). The frames keep their records and grouping (a batch stays one
+    /// frame); their watermarks are rewritten for their new offsets.
+    ///
+    /// # Errors
+    /// `InvalidOption` for frames that are not contiguous from `first_seq`, or whose
+    /// timestamps decrease.
+    pub fn new(first_seq: u64, chain_before: ChainValue, frames: &[IntactFrame]) -> Result<Self> {
+        let mut bytes = SegmentHeader { first_seq, chain_before }.encode().to_vec();
+        let mut next = first_seq;
+        for frame in frames {
+            if frame.first_seq != next || frame.records.is_empty() {
+                return Err(Error::InvalidOption(format!(
+                    "frames are not contiguous: sequence {} where {next} was expected",
+                    frame.first_seq
+                )));
+            }
+            let at = bytes.len() as u64;
+            encode_frame(
+                &mut bytes,
+                frame.first_seq,
+                at,
+                frame.records.iter().map(|(ts, p)| (*ts, &p[..])),
+            );
+            next = frame.last_seq() + 1;
+        }
+        // The seal is computed by the scan every reader and recovery use, so it agrees with them.
+        let scan = scan_segment(&bytes, first_seq, ScanOptions { chain: true, prev_ts: 0 })
+            .map_err(|e| Error::InvalidOption(format!("the new segment's header: {}", e.0)))?;
+        if !matches!(scan.end, End::Clean) || scan.last_seq != next - 1 {
             return Err(Error::InvalidOption(format!(
-                "frames are not contiguous: sequence {} where {next} was expected",
-                frame.first_seq
+                "the frames do not form a valid segment (timestamps must not decrease): it ends \
+                 at sequence {} of {}",
+                scan.last_seq,
+                next - 1
             )));
         }
-        let at = bytes.len() as u64;
-        encode_frame(
-            &mut bytes,
-            frame.first_seq,
-            at,
-            frame.records.iter().map(|(ts, p)| (*ts, &p[..])),
-        );
-        next = frame.last_seq() + 1;
+        if !frames.is_empty() {
+            bytes.extend_from_slice(&encode_index(&scan.index));
+            bytes.extend_from_slice(
+                &Footer {
+                    record_count: scan.record_count,
+                    last_seq: scan.last_seq,
+                    last_ts: scan.last_ts,
+                    chain_after: scan.chain_after,
+                    data_end: scan.valid_end,
+                    segment_crc: scan.segment_crc,
+                }
+                .encode(),
+            );
+        }
+        Ok(Self { first_seq, last_seq: scan.last_seq, chain_after: scan.chain_after, bytes })
     }
-    // The seal is computed by the scan every reader and recovery use, so it agrees with them.
-    let scan = scan_segment(&bytes, first_seq, ScanOptions { chain: true, prev_ts: 0 })
-        .map_err(|e| Error::InvalidOption(format!("the new segment's header: {}", e.0)))?;
-    if !matches!(scan.end, End::Clean) || scan.last_seq != next - 1 {
-        return Err(Error::InvalidOption(format!(
-            "the frames do not form a valid segment (timestamps must not decrease): it ends at \
-             sequence {} of {}",
-            scan.last_seq,
-            next - 1
-        )));
+
+    /// Writes the segment as `dir/wal/<first_seq>.seg` through a temporary file and a rename,
+    /// durably, and returns its path. An existing file of that name is replaced.
+    ///
+    /// Run it under the writer lock: it is how a repair restarts the log after damage that a
+    /// snapshot covers.
+    ///
+    /// # Errors
+    /// I/O errors, naming the file.
+    pub fn write(&self, storage: &dyn Storage, dir: &Path) -> Result<PathBuf> {
+        let wal_dir = dir.join(WAL_DIR);
+        let path = wal_dir.join(format::segment_file_name(self.first_seq));
+        let tmp = path.with_extension("seg.tmp");
+        let file = storage
+            .open_file(&tmp, OpenMode::CreateTruncate)
+            .map_err(|e| Error::io("create", &tmp, e))?;
+        file.write_all_at(&self.bytes, 0).map_err(|e| Error::io("write", &tmp, e))?;
+        file.sync_data().map_err(|e| Error::io("fdatasync", &tmp, e))?;
+        drop(file);
+        storage.rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
+        storage.sync_dir(&wal_dir).map_err(|e| Error::io("fsync directory", &wal_dir, e))?;
+        Ok(path)
     }
-    if !frames.is_empty() {
-        bytes.extend_from_slice(&encode_index(&scan.index));
-        bytes.extend_from_slice(
-            &Footer {
-                record_count: scan.record_count,
-                last_seq: scan.last_seq,
-                last_ts: scan.last_ts,
-                chain_after: scan.chain_after,
-                data_end: scan.valid_end,
-                segment_crc: scan.segment_crc,
-            }
-            .encode(),
-        );
-    }
-    let wal_dir = dir.join(WAL_DIR);
-    let path = wal_dir.join(format::segment_file_name(first_seq));
-    let tmp = path.with_extension("seg.tmp");
-    let file = storage
-        .open_file(&tmp, OpenMode::CreateTruncate)
-        .map_err(|e| Error::io("create", &tmp, e))?;
-    file.write_all_at(&bytes, 0).map_err(|e| Error::io("write", &tmp, e))?;
-    file.sync_data().map_err(|e| Error::io("fdatasync", &tmp, e))?;
-    drop(file);
-    storage.rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
-    storage.sync_dir(&wal_dir).map_err(|e| Error::io("fsync directory", &wal_dir, e))?;
-    Ok(WrittenSegment { path, first_seq, last_seq: scan.last_seq, chain_after: scan.chain_after })
 }
 
 #[cfg(test)]
@@ -341,9 +354,10 @@ mod tests {
         let storage: Arc<dyn Storage> = Arc::new(crate::storage::OsStorage::new());
         storage.create_dir_all(&dir.path().join(WAL_DIR)).expect("wal dir");
         let chain = [7u8; 32];
-        let w = write_segment(storage.as_ref(), dir.path(), 2, chain, &all[1..]).expect("write");
+        let w = SegmentImage::new(2, chain, &all[1..]).expect("image");
         assert_eq!((w.first_seq, w.last_seq), (2, 4));
-        let (before, footer) = header_and_footer(storage.as_ref(), &w.path).expect("read");
+        let path = w.write(storage.as_ref(), dir.path()).expect("write");
+        let (before, footer) = header_and_footer(storage.as_ref(), &path).expect("read");
         assert_eq!(before, Some(chain));
         assert_eq!(footer.map(|f| (f.last_seq, f.chain_after)), Some((4, w.chain_after)));
         let read: Vec<u64> = Reader::open(Arc::clone(&storage), dir.path(), 2)
@@ -352,10 +366,10 @@ mod tests {
             .collect::<Result<_>>()
             .expect("read");
         assert_eq!(read, [2, 3, 4]);
-        let scan = scan_log(&storage, dir.path(), &BTreeSet::from([1, 3])).expect("scan");
+        let scan = scan_log(&storage, dir.path(), 0, &BTreeSet::from([1, 3])).expect("scan");
         assert_eq!((scan.last_good, scan.damage), (4, None));
         assert_eq!(scan.chains.get(&1), Some(&chain));
         let gap = [all[0].clone(), all[2].clone()];
-        assert!(write_segment(storage.as_ref(), dir.path(), 1, chain, &gap).is_err());
+        assert!(SegmentImage::new(1, chain, &gap).is_err());
     }
 }

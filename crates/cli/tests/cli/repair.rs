@@ -157,3 +157,45 @@ fn verify_read_only_takes_no_lock_and_finds_damage() {
     run.code(3);
     assert!(run.json()["problems"][0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
 }
+
+/// Damage at the very start of the log after a compaction: a flipped bit in the header of the
+/// segment that starts at the log start, then every segment gone. Each time the log restarts
+/// from the snapshots just before it, with their state, instead of emptying the store.
+#[test]
+fn recover_restarts_from_the_snapshots_when_the_log_start_itself_is_damaged() {
+    let sc = Scratch::init();
+    for i in 1..=10 {
+        sc.append("s-0", "t", &format!("{{\"i\":{i}}}"));
+    }
+    sc.run("compact", &[]).ok();
+    flip_frame_of(&sc, 3);
+    // The first restart leaves a segment that starts at the log start, 11.
+    let run = sc.run("recover", &["--mode", "truncate-at-corruption"]);
+    run.ok();
+    assert_eq!(u(&run.json()["restart"], "log_start"), 11);
+    let state = sc.run("replay", &["--projection", "counts"]).json()["state"].clone();
+    let wal = sc.store.join("wal");
+    let seg = wal.join("00000000000000000011.seg");
+    let mut bytes = std::fs::read(&seg).expect("segment");
+    bytes[20] ^= 0x01;
+    std::fs::write(&seg, bytes).expect("write back");
+    let run = sc.run("recover", &["--mode", "truncate-at-corruption"]);
+    run.ok();
+    let v = run.json();
+    assert_eq!((u(&v, "last_seq"), u(&v["restart"], "snapshot_seq")), (10, 10), "{v}");
+    assert_eq!(sc.run("replay", &["--projection", "counts"]).json()["state"], state);
+    sc.run("verify", &[]).ok();
+
+    // Every segment removed: readers and writers report it, recover restarts empty at 11.
+    for name in file_names(&wal).into_iter().filter(|n| n.ends_with(".seg")) {
+        std::fs::remove_file(wal.join(name)).expect("remove");
+    }
+    sc.run("read", &[]).code(3);
+    sc.run("verify", &["--read-only"]).code(3);
+    let run = sc.run("recover", &["--mode", "truncate-at-corruption"]);
+    run.ok();
+    assert_eq!(u(&run.json(), "last_seq"), 10);
+    assert_eq!(sc.run("replay", &["--projection", "counts"]).json()["state"], state);
+    assert_eq!(sc.append("s-0", "t", "{}"), 11);
+    sc.run("verify", &[]).ok();
+}

@@ -111,6 +111,7 @@ impl SimStorage {
             halt_at: None,
             dead: false,
             faults: Vec::new(),
+            last_fault: None,
             dirs,
             inodes: BTreeMap::new(),
             next_id: ROOT + 1,
@@ -138,9 +139,21 @@ impl SimStorage {
     pub fn inject(&self, fault: Fault) {
         self.state.lock().faults.push(PendingFault {
             op: fault.op,
+            nth: fault.nth.max(1),
             remaining: fault.nth.max(1),
             kind: fault.kind,
         });
+    }
+
+    /// Disarms every pending fault (a crash does too).
+    pub fn clear_faults(&self) {
+        self.state.lock().faults.clear();
+    }
+
+    /// The last injected fault that fired (its operation failed), if any has.
+    #[must_use]
+    pub fn last_fault(&self) -> Option<Fault> {
+        self.state.lock().last_fault
     }
 
     /// Cuts the power and restarts the machine, resolving every unsynced change according to
@@ -415,6 +428,8 @@ impl Inode {
 #[derive(Debug)]
 struct PendingFault {
     op: FaultOp,
+    /// The `nth` it was armed with.
+    nth: u64,
     /// How many more operations of class `op` until the failing one (that one included).
     remaining: u64,
     kind: FaultKind,
@@ -430,6 +445,8 @@ struct State {
     halt_at: Option<u64>,
     dead: bool,
     faults: Vec<PendingFault>,
+    /// The last injected fault that fired.
+    last_fault: Option<Fault>,
     dirs: BTreeMap<u64, Dir>,
     inodes: BTreeMap<u64, Inode>,
     /// One id space for directories and inodes.
@@ -466,10 +483,13 @@ impl State {
             if fault.remaining > 0 {
                 return true;
             }
-            hit.get_or_insert(fault.kind);
+            hit.get_or_insert(Fault { op, nth: fault.nth, kind: fault.kind });
             false
         });
-        hit
+        if hit.is_some() {
+            self.last_fault = hit;
+        }
+        hit.map(|f| f.kind)
     }
 
     fn new_id(&mut self) -> u64 {
