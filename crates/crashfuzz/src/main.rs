@@ -173,11 +173,13 @@ fn run() -> anyhow::Result<bool> {
             let secs = started.elapsed().as_secs_f64();
             let s = &outcome.stats;
             eprintln!(
-                "sim: {} seeds, {} crash states ({} during recovery), {} faults, {} events, {} compactions, {} replays, {} violations, {secs:.1}s",
+                "sim: {} seeds, {} crash states ({} during recovery), {} faults ({} during recovery), {} LOCK removals, {} events, {} compactions, {} replays, {} violations, {secs:.1}s",
                 thousands(s.seeds),
                 thousands(s.crash_states),
                 thousands(s.recovery_crashes),
                 thousands(s.faults_fired),
+                thousands(s.recovery_faults),
+                thousands(s.lock_attacks),
                 thousands(s.events_acked),
                 thousands(s.compactions),
                 thousands(s.replays),

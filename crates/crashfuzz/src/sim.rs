@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use annal::wal::storage::{CrashMode, Fault, FaultKind, FaultOp, SimStorage};
+use annal::wal::storage::{CrashMode, Fault, FaultKind, FaultOp, SimStorage, Storage};
 use annal::{Durability, Expect, Journal, NewEvent};
 use annal_compactor::Manifest;
 use serde::Serialize;
@@ -40,6 +40,11 @@ pub struct SimStats {
     pub crash_states: u64,
     /// Of those, crashes taken in the middle of a recovery.
     pub recovery_crashes: u64,
+    /// Recoveries failed by an injected EIO or ENOSPC at a random write or sync, then run again.
+    pub recovery_faults: u64,
+    /// `LOCK` removed or replaced while the writer ran, each followed by a second writer that
+    /// had to be refused.
+    pub lock_attacks: u64,
     /// Injected EIO/ENOSPC faults that fired and were checked for poisoning (G6).
     pub faults_fired: u64,
     /// Reopens without a crash after a fault (same boot, page cache intact), then checked.
@@ -62,6 +67,8 @@ impl SimStats {
         self.seeds += other.seeds;
         self.crash_states += other.crash_states;
         self.recovery_crashes += other.recovery_crashes;
+        self.recovery_faults += other.recovery_faults;
+        self.lock_attacks += other.lock_attacks;
         self.faults_fired += other.faults_fired;
         self.same_boot_reopens += other.same_boot_reopens;
         self.reopens += other.reopens;
@@ -130,9 +137,16 @@ fn halted(sim: &SimStorage) -> bool {
     sim.is_halted()
 }
 
-/// Whether `error` (or an error it wraps) is an injected EIO or ENOSPC.
-fn injected(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(error);
+/// Whether `error` is what an injected fault caused: one fired since the cycle armed it, and
+/// the error (or one it wraps) is an EIO or ENOSPC, or the refusal of a log it poisoned.
+fn injected(sim: &SimStorage, fired_before: u64, error: &annal::Error) -> bool {
+    if sim.faults_fired() == fired_before {
+        return false;
+    }
+    if matches!(error, annal::Error::Wal(annal::wal::Error::Poisoned { .. })) {
+        return true;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = cur {
         if let Some(io) = e.downcast_ref::<std::io::Error>()
             && matches!(io.raw_os_error(), Some(5 | 28))
@@ -141,8 +155,7 @@ fn injected(error: &(dyn std::error::Error + 'static)) -> bool {
         }
         cur = e.source();
     }
-    let text = error.to_string();
-    text.contains("os error 5)") || text.contains("os error 28)")
+    false
 }
 
 /// How a seed's journal is opened.
@@ -176,6 +189,8 @@ struct Run {
     next_id: u64,
     /// Whether a fault was injected in the current cycle (and may have fired).
     fault_armed: bool,
+    /// Faults that had fired when the current cycle was armed.
+    fired_at_arm: u64,
     /// Whether to narrate the run on stderr (`ANNAL_CRASHFUZZ_TRACE` set).
     trace: bool,
     stats: SimStats,
@@ -201,6 +216,7 @@ impl Run {
             durability,
             next_id: 1,
             fault_armed: false,
+            fired_at_arm: 0,
             trace: std::env::var_os("ANNAL_CRASHFUZZ_TRACE").is_some(),
             stats: SimStats { seeds: 1, ..SimStats::default() },
         }
@@ -239,7 +255,7 @@ impl Run {
     fn failed(&self, what: &str, error: &annal::Error, log_io: bool) -> Stop {
         if halted(&self.sim) {
             Stop::Halted
-        } else if self.fault_armed && injected(error) {
+        } else if self.fault_armed && injected(&self.sim, self.fired_at_arm, error) {
             Stop::Fault { log_io }
         } else {
             Stop::Broken(Violation::new("no spurious errors", format!("{what} failed: {error}")))
@@ -439,6 +455,7 @@ impl Run {
                 ))),
                 Err(e) => Err(self.failed("a compaction", &e, false)),
             },
+            88..=89 => self.lock_attack(),
             83..=87 => {
                 let expected = model_fold(&self.model.events);
                 match journal.state::<Tally>() {
@@ -451,6 +468,48 @@ impl Run {
                 }
             }
             _ => self.replay_step(journal),
+        }
+    }
+
+    /// `LOCK` removed, or replaced by a new file, while the writer runs: a second writer must
+    /// still be refused with `Locked` (G9), and the first goes on.
+    fn lock_attack(&mut self) -> Result<(), Stop> {
+        let lock = Path::new(DIR).join(annal::wal::LOCK_FILE);
+        // The entry may be gone already: removed before, or lost in a crash before its
+        // directory was synced.
+        let removed = match self.sim.remove_file(&lock) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        };
+        let attacked = if self.rng.chance(50) {
+            removed
+        } else {
+            removed.and_then(|()| self.sim.write_file_durably(&lock, b"0\n"))
+        };
+        match attacked {
+            Ok(()) => {}
+            Err(_) if halted(&self.sim) => return Err(Stop::Halted),
+            Err(e) => {
+                return Err(Stop::Broken(Violation::new("LOCK can be removed", e.to_string())));
+            }
+        }
+        self.stats.lock_attacks += 1;
+        match self.open() {
+            Err(annal::Error::Wal(annal::wal::Error::Locked { .. })) => Ok(()),
+            Err(_) if halted(&self.sim) => Err(Stop::Halted),
+            Err(e) if self.fault_armed && injected(&self.sim, self.fired_at_arm, &e) => {
+                Err(Stop::Fault { log_io: false })
+            }
+            Err(e) => Err(Stop::Broken(Violation::new(
+                "G9 one writer",
+                format!(
+                    "a second writer after LOCK was removed failed with something else than Locked: {e}"
+                ),
+            ))),
+            Ok(_) => Err(Stop::Broken(Violation::new(
+                "G9 one writer",
+                "a second writer opened the store after LOCK was removed or replaced",
+            ))),
         }
     }
 
@@ -527,6 +586,7 @@ impl Run {
     /// or a halt after a random number of I/O operations.
     fn arm(&mut self, steps: usize) {
         self.fault_armed = self.rng.chance(25);
+        self.fired_at_arm = self.sim.faults_fired();
         if self.fault_armed {
             let op = if self.rng.chance(50) { FaultOp::Write } else { FaultOp::Sync };
             let kind = if self.rng.chance(50) { FaultKind::Eio } else { FaultKind::Enospc };
@@ -558,6 +618,22 @@ impl Run {
             self.sim.crash_random();
             self.stats.crash_states += 1;
             self.stats.recovery_crashes += 1;
+        } else if self.rng.chance(20) {
+            // A recovery that fails on a full or failing disk at a random step, then (the disk
+            // fixed) runs again, in the same boot or after another crash.
+            let op = if self.rng.chance(50) { FaultOp::Write } else { FaultOp::Sync };
+            let kind = if self.rng.chance(50) { FaultKind::Eio } else { FaultKind::Enospc };
+            let fired = self.sim.faults_fired();
+            self.sim.inject(Fault { op, nth: self.rng.range(1, 12), kind });
+            drop(self.open());
+            self.sim.clear_faults();
+            if self.sim.faults_fired() > fired {
+                self.stats.recovery_faults += 1;
+                if self.rng.chance(50) {
+                    self.sim.crash_random();
+                    self.stats.crash_states += 1;
+                }
+            }
         }
         *slot = Some(self.recover()?);
         Ok(())

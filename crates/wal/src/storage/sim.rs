@@ -112,6 +112,7 @@ impl SimStorage {
             dead: false,
             faults: Vec::new(),
             last_fault: None,
+            faults_fired: 0,
             dirs,
             inodes: BTreeMap::new(),
             next_id: ROOT + 1,
@@ -154,6 +155,12 @@ impl SimStorage {
     #[must_use]
     pub fn last_fault(&self) -> Option<Fault> {
         self.state.lock().last_fault
+    }
+
+    /// How many injected faults have fired (across crashes).
+    #[must_use]
+    pub fn faults_fired(&self) -> u64 {
+        self.state.lock().faults_fired
     }
 
     /// Cuts the power and restarts the machine, resolving every unsynced change according to
@@ -447,12 +454,14 @@ struct State {
     faults: Vec<PendingFault>,
     /// The last injected fault that fired.
     last_fault: Option<Fault>,
+    /// Injected faults that fired.
+    faults_fired: u64,
     dirs: BTreeMap<u64, Dir>,
     inodes: BTreeMap<u64, Inode>,
     /// One id space for directories and inodes.
     next_id: u64,
-    /// Locked paths (normalized) and the pid each holder wrote.
-    locks: BTreeMap<Vec<String>, u32>,
+    /// Locked directories and inodes (by id), each with the pid of its holder.
+    locks: BTreeMap<u64, u32>,
 }
 
 impl State {
@@ -488,6 +497,7 @@ impl State {
         });
         if hit.is_some() {
             self.last_fault = hit;
+            self.faults_fired += 1;
         }
         hit.map(|f| f.kind)
     }
@@ -753,14 +763,15 @@ impl StorageFile for SimFile {
 /// A held simulated lock. Weak, so a forgotten guard does not keep the machine alive.
 struct SimLock {
     state: Weak<Mutex<State>>,
-    path: Vec<String>,
+    /// The directory and the inode it locks.
+    ids: [u64; 2],
     epoch: u64,
 }
 
 impl fmt::Debug for SimLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SimLock")
-            .field("path", &self.path)
+            .field("ids", &self.ids)
             .field("epoch", &self.epoch)
             .finish_non_exhaustive()
     }
@@ -772,9 +783,11 @@ impl Drop for SimLock {
     fn drop(&mut self) {
         let Some(state) = self.state.upgrade() else { return };
         let mut state = state.lock();
-        // After a crash the lock table was emptied and the path may be held by someone new.
+        // After a crash the lock table was emptied and the ids may be held by someone new.
         if state.epoch == self.epoch {
-            state.locks.remove(&self.path);
+            for id in self.ids {
+                state.locks.remove(&id);
+            }
         }
     }
 }
@@ -940,6 +953,9 @@ impl Storage for SimStorage {
     }
 
     fn try_lock(&self, path: &Path, pid: u32) -> io::Result<LockAttempt> {
+        // As `OsStorage` does with flock: the directory is locked first, then the file; both
+        // locks belong to what the names point at now (a directory, an inode), so removing or
+        // replacing the file does not release them.
         let comps = normalize(path);
         let mut state = self.state.lock();
         state.enter()?;
@@ -947,6 +963,16 @@ impl Storage for SimStorage {
             return Err(is_a_directory());
         }
         let (dir, name) = state.parent(&comps)?;
+        let held = |state: &State| {
+            let text = state
+                .file_id(&comps)
+                .ok()
+                .map(|id| String::from_utf8_lossy(&state.inodes[&id].live).into_owned());
+            LockAttempt::Held { pid: text.and_then(|t| t.trim().parse().ok()) }
+        };
+        if state.locks.contains_key(&dir) {
+            return Ok(held(&state));
+        }
         let id = match state.dirs[&dir].live.get(name) {
             Some(&Node::File(id)) => id,
             Some(Node::Dir(_)) => return Err(is_a_directory()),
@@ -957,16 +983,17 @@ impl Storage for SimStorage {
                 id
             }
         };
-        if let Some(&holder) = state.locks.get(&comps) {
-            return Ok(LockAttempt::Held { pid: Some(holder) });
+        if state.locks.contains_key(&id) {
+            return Ok(held(&state));
         }
-        state.locks.insert(comps.clone(), pid);
+        state.locks.insert(dir, pid);
+        state.locks.insert(id, pid);
         let inode = state.inode_mut(id);
         inode.set_len(0);
         inode.write(format!("{pid}\n").as_bytes(), 0);
         Ok(LockAttempt::Acquired(Box::new(SimLock {
             state: Arc::downgrade(&self.state),
-            path: comps,
+            ids: [dir, id],
             epoch: state.epoch,
         })))
     }
@@ -1348,6 +1375,25 @@ mod tests {
             sim.try_lock(p("/LOCK"), 45).unwrap(),
             LockAttempt::Held { pid: Some(44) }
         ));
+    }
+
+    #[test]
+    fn a_lock_survives_its_file_being_removed_or_replaced() {
+        let sim = SimStorage::new(12);
+        sim.create_dir_all(p("/s")).unwrap();
+        let LockAttempt::Acquired(_guard) = sim.try_lock(p("/s/LOCK"), 41).unwrap() else {
+            panic!("first lock must succeed");
+        };
+        sim.remove_file(p("/s/LOCK")).unwrap();
+        assert!(matches!(sim.try_lock(p("/s/LOCK"), 42).unwrap(), LockAttempt::Held { .. }));
+        sim.write_file_durably(p("/s/LOCK"), b"7\n").unwrap();
+        assert!(matches!(
+            sim.try_lock(p("/s/LOCK"), 43).unwrap(),
+            LockAttempt::Held { pid: Some(7) }
+        ));
+        // Another directory is another lock.
+        sim.create_dir_all(p("/t")).unwrap();
+        assert!(matches!(sim.try_lock(p("/t/LOCK"), 44).unwrap(), LockAttempt::Acquired(_)));
     }
 
     #[test]
