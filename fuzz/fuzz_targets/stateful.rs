@@ -25,7 +25,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use annal::wal::storage::{CrashMode, Fault, FaultKind, FaultOp, SimStorage};
+use annal_storage::{CrashMode, Fault, FaultKind, FaultOp, SimStorage};
 use annal::{Durability, Expect, Journal, NewEvent};
 use annal_compactor::Manifest;
 use annal_crashfuzz::check::{check_journal, recover_and_check, time_travel};
@@ -399,7 +399,7 @@ impl Run {
 
     /// Lists the store's files (length, first bytes) on stderr.
     fn trace_files(&self, when: &str) {
-        use annal::wal::storage::Storage;
+        use annal_storage::Storage;
         eprintln!("trace: files {when}:");
         let mut dirs = vec![std::path::PathBuf::from(DIR)];
         while let Some(dir) = dirs.pop() {
@@ -439,7 +439,7 @@ impl Run {
                 .projection::<Tally>()
                 .open(DIR)
         };
-        let storage: std::sync::Arc<dyn annal::wal::storage::Storage> =
+        let storage: std::sync::Arc<dyn annal_storage::Storage> =
             std::sync::Arc::new(self.sim.clone());
         match recover_and_check(&open, &storage, Path::new(DIR), &mut self.model, &mut self.rng, 1)
         {

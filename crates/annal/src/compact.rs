@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use annal_compactor::{Manifest, Snapshot, SnapshotRef, snapshot_path};
 use annal_projection::replay::{fold_from, fold_records, resolve};
 use annal_projection::{Projection, StreamIndex, Until};
-use annal_wal::storage::Storage;
+use annal_storage::Storage;
 use annal_wal::{Log, Problem};
 
 use crate::error::{Error, Result};

@@ -12,7 +12,7 @@ use annal_projection::envelope::{
 };
 use annal_projection::replay::Until;
 use annal_projection::{Meta, Projection, RawEvent, StreamIndex};
-use annal_wal::storage::{OsStorage, Storage};
+use annal_storage::{OsStorage, Storage};
 use annal_wal::{Durability, Log, RecoveryMode, RecoveryReport};
 use parking_lot::{Mutex, MutexGuard};
 

@@ -94,3 +94,7 @@ pub use repair::{RepairReport, Restart, Salvaged, salvage};
 
 /// The write-ahead log under the journal.
 pub use annal_wal as wal;
+
+/// The file-system boundary: the real file system and the simulated one the journal can be
+/// opened on (`JournalOptions::storage`).
+pub use annal_storage as storage;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use annal_compactor::Manifest;
 use annal_projection::replay::fold_records;
 use annal_projection::{Projection, Until};
-use annal_wal::storage::{OsStorage, Storage};
+use annal_storage::{OsStorage, Storage};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};

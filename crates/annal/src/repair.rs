@@ -28,9 +28,9 @@ use std::sync::Arc;
 
 use annal_compactor::{MANIFEST_FILE, Manifest, SNAPSHOTS_DIR, Snapshot, SnapshotRef};
 use annal_projection::{Projection, StreamIndex};
+use annal_storage::{OsStorage, Storage};
 use annal_wal::format::SEGMENT_HEADER_BYTES;
 use annal_wal::salvage::{self, Damage, LogScan, SegmentImage};
-use annal_wal::storage::{OsStorage, Storage};
 use annal_wal::{ChainValue, Log, RecoveryMode, RecoveryReport, quarantine};
 
 use crate::error::{Error, Result};

@@ -160,7 +160,7 @@ fn archive_mode_keeps_truncated_segments() {
         assert_eq!((state, at), (model_board(&model[..usize::try_from(seq).expect("small")]), seq));
     }
     let events: Vec<_> = annal::wal::Reader::open(
-        std::sync::Arc::new(annal::wal::storage::OsStorage::new()),
+        std::sync::Arc::new(annal_storage::OsStorage::new()),
         &place.dir,
         1,
     )
@@ -273,12 +273,12 @@ fn flip(place: &Place, file: &std::path::Path, offset: u64) {
     }
 }
 
-fn s_read(s: &dyn annal::wal::storage::Storage, path: &std::path::Path) -> Vec<u8> {
+fn s_read(s: &dyn annal_storage::Storage, path: &std::path::Path) -> Vec<u8> {
     s.map_file(path).expect("read").to_vec()
 }
 
-fn s_write(s: &dyn annal::wal::storage::Storage, path: &std::path::Path, bytes: &[u8]) {
-    let f = s.open_file(path, annal::wal::storage::OpenMode::ReadWrite).expect("open");
+fn s_write(s: &dyn annal_storage::Storage, path: &std::path::Path, bytes: &[u8]) {
+    let f = s.open_file(path, annal_storage::OpenMode::ReadWrite).expect("open");
     f.write_all_at(bytes, 0).expect("write");
     f.sync_data().expect("sync");
 }

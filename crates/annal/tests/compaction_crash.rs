@@ -9,9 +9,10 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use annal::wal::storage::{CrashMode, SimStorage, Storage};
 use annal::{Expect, Journal, JournalOptions};
-use annal_compactor::{MANIFEST_FILE, Manifest, SNAPSHOTS_DIR, TMP_SUFFIX};
+use annal_compactor::{MANIFEST_FILE, Manifest, SNAPSHOTS_DIR};
+use annal_storage::TMP_SUFFIX;
+use annal_storage::{CrashMode, SimStorage, Storage};
 use common::{Board, Task, model_board};
 
 const DIR: &str = "/j";

@@ -166,7 +166,7 @@ pub fn info(dir: &Path) -> anyhow::Result<()> {
 }
 
 pub fn salvage(file: &Path) -> anyhow::Result<()> {
-    let storage = annal::wal::storage::OsStorage::new();
+    let storage = annal_storage::OsStorage::new();
     let found =
         annal::salvage(&storage, file).with_context(|| format!("salvage {}", file.display()))?;
     let mut prev: Option<u64> = None;

@@ -73,3 +73,9 @@ impl From<io::Error> for Error {
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<annal_storage::IoError> for Error {
+    fn from(e: annal_storage::IoError) -> Self {
+        Error::Io { op: e.op, path: e.path, source: e.source }
+    }
+}

@@ -14,7 +14,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use annal_compactor::{Manifest, Snapshot, SnapshotRef};
-//! use annal_wal::storage::{SimStorage, Storage};
+//! use annal_storage::{SimStorage, Storage};
 //!
 //! # fn main() -> Result<(), annal_compactor::Error> {
 //! let storage = SimStorage::new(1);
@@ -30,18 +30,19 @@
 //! ```
 #![deny(missing_docs)]
 
-mod atomic;
 mod error;
 mod manifest;
+mod read;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
 
-use annal_wal::storage::Storage;
+use annal_storage::Storage;
 
-pub use atomic::{TMP_SUFFIX, ensure_dir, read_limited, write_atomic};
+use annal_storage::TMP_SUFFIX;
 pub use error::{Error, Result};
 pub use manifest::{MANIFEST_FILE, Manifest, SnapshotRef};
+pub use read::read_limited;
 pub use snapshot::{
     PROJECTION_NAME_BYTES_MAX, SNAPSHOT_BYTES_MAX, SNAPSHOTS_DIR, Snapshot, check_projection_name,
     parse_snapshot_name, snapshot_path,

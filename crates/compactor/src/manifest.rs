@@ -15,10 +15,12 @@
 use std::mem::size_of;
 use std::path::Path;
 
-use annal_wal::storage::Storage;
+use annal_storage::Storage;
 
-use crate::atomic::{read_limited, write_atomic};
+use annal_storage::write_atomic;
+
 use crate::error::{Error, Result};
+use crate::read::read_limited;
 use crate::snapshot::{PROJECTION_NAME_BYTES_MAX, check_projection_name};
 
 /// Name of the MANIFEST file in a store.
@@ -184,7 +186,7 @@ impl Manifest {
     /// # Errors
     /// Encoding or I/O errors.
     pub fn write(&self, storage: &dyn Storage, dir: &Path) -> Result<()> {
-        write_atomic(storage, &dir.join(MANIFEST_FILE), &self.encode()?)
+        Ok(write_atomic(storage, &dir.join(MANIFEST_FILE), &self.encode()?)?)
     }
 
     /// The snapshots of `projection` in force, oldest first.

@@ -17,11 +17,13 @@
 use std::mem::size_of;
 use std::path::{Path, PathBuf};
 
+use annal_storage::Storage;
 use annal_wal::ChainValue;
-use annal_wal::storage::Storage;
 
-use crate::atomic::{ensure_dir, read_limited, write_atomic};
+use annal_storage::{ensure_dir, write_atomic};
+
 use crate::error::{Error, Result};
+use crate::read::read_limited;
 
 /// Magic at the start of every snapshot file.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"ANNALSNP";

@@ -29,7 +29,7 @@ use annal_compactor::{
     Error, MANIFEST_FILE, Manifest, SNAPSHOTS_DIR, Snapshot, SnapshotRef, parse_snapshot_name,
     snapshot_path,
 };
-use annal_wal::storage::{OsStorage, SimStorage, Storage};
+use annal_storage::{OsStorage, SimStorage, Storage};
 
 // ---- what the fixtures hold ----------------------------------------------------------------
 

@@ -12,9 +12,10 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use annal::wal::storage::Storage;
 use annal::{Journal, RawEvent, Until};
-use annal_compactor::{Manifest, SNAPSHOTS_DIR, TMP_SUFFIX};
+use annal_compactor::{Manifest, SNAPSHOTS_DIR};
+use annal_storage::Storage;
+use annal_storage::TMP_SUFFIX;
 
 use crate::model::{Ev, Model, ModelEvent, Tally, model_fold};
 use crate::rng::Rng;

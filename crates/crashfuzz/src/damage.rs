@@ -9,10 +9,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use annal::wal::storage::{Fault, FaultKind, FaultOp, SimStorage, Storage};
 use annal::wal::{ARCHIVE_DIR, DirView, Reader, WAL_DIR};
 use annal::{Expect, Journal, JournalReader, Projection, Query, Until};
 use annal_compactor::{MANIFEST_FILE, SNAPSHOTS_DIR};
+use annal_storage::{Fault, FaultKind, FaultOp, SimStorage, Storage};
 use serde::Serialize;
 
 use crate::model::{Ev, StreamTally, Tally};

@@ -10,8 +10,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use annal::wal::storage::{CrashMode, SimStorage};
 use annal::{Durability, Expect, Journal, NewEvent};
+use annal_storage::{CrashMode, SimStorage};
 use serde::Serialize;
 
 use crate::check::{Violation, recover_and_check};
@@ -246,8 +246,7 @@ pub fn crash_point(w: &Workload, k: u64, mode: u64) -> Result<(), Violation> {
     drop(journal);
     let reopen = || open(&sim, w.durability);
     let mut rng = Rng::new(k ^ (mode << 32));
-    let storage: std::sync::Arc<dyn annal::wal::storage::Storage> =
-        std::sync::Arc::new(sim.clone());
+    let storage: std::sync::Arc<dyn annal_storage::Storage> = std::sync::Arc::new(sim.clone());
     let (journal, _) =
         recover_and_check(&reopen, &storage, Path::new(DIR), &mut model, &mut rng, 1)?;
     journal.append("after", Expect::Any, [Ev::make(9999, 10)]).map_err(|e| {

@@ -17,8 +17,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use annal::wal::storage::OsStorage;
 use annal::{Durability, Expect, Journal, Until};
+use annal_storage::OsStorage;
 use serde::Serialize;
 
 use crate::check::{Violation, orphans};

@@ -10,9 +10,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use annal::wal::storage::{CrashMode, Fault, FaultKind, FaultOp, SimStorage, Storage};
 use annal::{Durability, Expect, Journal, NewEvent};
 use annal_compactor::Manifest;
+use annal_storage::{CrashMode, Fault, FaultKind, FaultOp, SimStorage, Storage};
 use serde::Serialize;
 
 use crate::check::{Violation, recover_and_check, time_travel};
@@ -568,7 +568,7 @@ impl Run {
     fn recover(&mut self) -> Result<Journal, Violation> {
         let setup = self.setup.clone();
         let open = || setup.open();
-        let storage: std::sync::Arc<dyn annal::wal::storage::Storage> =
+        let storage: std::sync::Arc<dyn annal_storage::Storage> =
             std::sync::Arc::new(self.sim.clone());
         let (journal, recovered) = recover_and_check(
             &open,

@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use annal::wal::storage::{CrashMode, SimStorage};
 use annal::{Durability, Expect, Journal};
 use annal_crashfuzz::check::recover_and_check;
 use annal_crashfuzz::enumerate::{Step, Workload, run_workloads};
@@ -14,6 +13,7 @@ use annal_crashfuzz::kill::run_kills;
 use annal_crashfuzz::model::{Ev, Model, ModelEvent, Tally};
 use annal_crashfuzz::rng::Rng;
 use annal_crashfuzz::sim::{DIR, Modes, SEGMENT_BYTES, run_sim};
+use annal_storage::{CrashMode, SimStorage};
 
 #[test]
 fn seeds_hold_every_invariant() {
@@ -84,7 +84,7 @@ fn open(sim: &SimStorage) -> annal::Result<Journal> {
 fn the_checker_passes_a_true_model() {
     let (sim, mut model) = journal_with_three_events();
     let reopen = || open(&sim);
-    let storage: Arc<dyn annal::wal::storage::Storage> = Arc::new(sim.clone());
+    let storage: Arc<dyn annal_storage::Storage> = Arc::new(sim.clone());
     let checked =
         recover_and_check(&reopen, &storage, Path::new(DIR), &mut model, &mut Rng::new(1), 2);
     assert!(checked.is_ok(), "{:?}", checked.err());
@@ -95,7 +95,7 @@ fn the_checker_reports_a_claimed_event_that_was_never_appended() {
     let (sim, mut model) = journal_with_three_events();
     model.ack(vec![ModelEvent { stream: "s".into(), ev: Ev::make(99, 1) }], true);
     let reopen = || open(&sim);
-    let storage: Arc<dyn annal::wal::storage::Storage> = Arc::new(sim.clone());
+    let storage: Arc<dyn annal_storage::Storage> = Arc::new(sim.clone());
     let checked =
         recover_and_check(&reopen, &storage, Path::new(DIR), &mut model, &mut Rng::new(1), 2);
     let violation = checked.expect_err("a missing acknowledged event is a violation");
@@ -107,7 +107,7 @@ fn the_checker_reports_an_event_with_other_content() {
     let (sim, mut model) = journal_with_three_events();
     model.events[1].ev = Ev::make(77, 20);
     let reopen = || open(&sim);
-    let storage: Arc<dyn annal::wal::storage::Storage> = Arc::new(sim.clone());
+    let storage: Arc<dyn annal_storage::Storage> = Arc::new(sim.clone());
     let checked =
         recover_and_check(&reopen, &storage, Path::new(DIR), &mut model, &mut Rng::new(1), 2);
     let violation = checked.expect_err("a different event is a violation");

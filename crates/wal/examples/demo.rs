@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use annal_wal::storage::{CrashMode, SimStorage};
+use annal_storage::{CrashMode, SimStorage};
 use annal_wal::{Durability, Log, Options, to_hex};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -162,3 +162,9 @@ impl From<io::Error> for Error {
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::storage::IoError> for Error {
+    fn from(e: crate::storage::IoError) -> Self {
+        Error::Io { op: e.op, path: e.path, source: e.source }
+    }
+}

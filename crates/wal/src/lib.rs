@@ -25,9 +25,10 @@
 //! data it reported as synced beyond what checksums detect. Opening checks sealed segments by
 //! header and footer only (opening costs O(active segment)); their frames are checked when read.
 //!
-//! All I/O goes through the [`storage::Storage`] trait: [`storage::OsStorage`] for real files, and
-//! [`storage::SimStorage`], a simulated file system that can crash, tear writes and inject EIO or
-//! ENOSPC, for testing.
+//! All I/O goes through the [`Storage`](annal_storage::Storage) trait of the `annal-storage`
+//! crate: [`OsStorage`](annal_storage::OsStorage) for real files, and
+//! [`SimStorage`](annal_storage::SimStorage), a simulated file system that can crash, tear
+//! writes and inject EIO or ENOSPC, for testing.
 //!
 //! # Example
 //! ```
@@ -64,7 +65,7 @@ mod reader;
 mod recovery;
 pub mod salvage;
 pub mod scan;
-pub mod storage;
+use annal_storage as storage;
 mod verify;
 mod view;
 mod writer;

@@ -329,11 +329,11 @@ impl Log {
         }
         let dir = dir.as_ref().to_path_buf();
         let wal_dir = dir.join(WAL_DIR);
-        ensure_dir(storage.as_ref(), &dir)?;
+        crate::storage::ensure_dir(storage.as_ref(), &dir)?;
         let guard = acquire_lock(storage.as_ref(), &dir, options.lock_timeout)?;
         // The lock file may be new: every directory change is followed by a directory fsync.
         storage.sync_dir(&dir).map_err(|e| Error::io("fsync directory", &dir, e))?;
-        ensure_dir(storage.as_ref(), &wal_dir)?;
+        crate::storage::ensure_dir(storage.as_ref(), &wal_dir)?;
         let recovered = recovery::recover(storage.as_ref(), &dir, &wal_dir, &options)?;
         let last = recovered.next_seq - 1;
         let recovered_start = recovered.start_seq;
@@ -653,17 +653,8 @@ fn write_clean_close(shared: &Shared) -> Result<()> {
             last_seq: st.next_seq - 1,
         }
     };
-    let storage = shared.storage.as_ref();
     let path = shared.wal_dir.join(crate::format::CLEAN_CLOSE_FILE);
-    let tmp = path.with_extension("tmp");
-    let file = storage
-        .open_file(&tmp, crate::storage::OpenMode::CreateTruncate)
-        .map_err(|e| Error::io("create", &tmp, e))?;
-    file.write_all_at(&record.encode(), 0).map_err(|e| Error::io("write", &tmp, e))?;
-    file.sync_data().map_err(|e| Error::io("fdatasync", &tmp, e))?;
-    drop(file);
-    storage.rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
-    storage.sync_dir(&shared.wal_dir).map_err(|e| Error::io("fsync directory", &shared.wal_dir, e))
+    Ok(crate::storage::write_atomic(shared.storage.as_ref(), &path, &record.encode())?)
 }
 
 /// Deletes a segment file, or moves it to `archive/`; makes the change durable. Returns its size.
@@ -678,7 +669,7 @@ pub(crate) fn remove_segment(
     let len = bytes.len() as u64;
     if archive {
         let archive_dir = dir.join(ARCHIVE_DIR);
-        ensure_dir(storage, &archive_dir)?;
+        crate::storage::ensure_dir(storage, &archive_dir)?;
         let to = archive_dir.join(path.file_name().expect("segment file name"));
         if storage.exists(&to).map_err(|e| Error::io("stat", &to, e))? {
             // A removal a crash interrupted left both copies. The archived one is replaced only
@@ -719,17 +710,6 @@ pub(crate) fn remove_segment(
     storage.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
     storage.sync_dir(wal_dir).map_err(|e| Error::io("fsync directory", wal_dir, e))?;
     Ok(len)
-}
-
-/// Creates `dir` if missing and makes its entry durable. The parent is fsynced even when the
-/// directory already existed: an earlier creation whose fsync failed (the process carried on
-/// or restarted without a reboot) left an entry that only the page cache holds.
-fn ensure_dir(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    storage.create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        storage.sync_dir(parent).map_err(|e| Error::io("fsync directory", parent, e))?;
-    }
-    Ok(())
 }
 
 /// Takes the writer lock of the store in `dir` (waiting up to `timeout`) without opening the

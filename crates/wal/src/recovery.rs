@@ -532,16 +532,7 @@ impl Ctx<'_> {
         let bytes = self.storage.map_file(path).map_err(io_err("read", path))?;
         let cut = usize::try_from(offset).expect("offset within a mapped file").min(bytes.len());
         self.quarantine_bytes(path, offset, &bytes[cut..], reason)?;
-        let tmp = path.with_extension("seg.tmp");
-        let file = self
-            .storage
-            .open_file(&tmp, OpenMode::CreateTruncate)
-            .map_err(io_err("create", &tmp))?;
-        file.write_all_at(&bytes[..cut], 0).map_err(io_err("write", &tmp))?;
-        file.sync_data().map_err(io_err("fdatasync", &tmp))?;
-        self.storage.rename(&tmp, path).map_err(io_err("rename", &tmp))?;
-        self.storage.sync_dir(self.wal_dir).map_err(io_err("fsync directory", self.wal_dir))?;
-        Ok(())
+        Ok(crate::storage::write_atomic(self.storage, path, &bytes[..cut])?)
     }
 
     /// The explicit repair of a last segment that cannot continue the log: it goes to

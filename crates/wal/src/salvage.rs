@@ -300,17 +300,8 @@ impl SegmentImage {
     /// # Errors
     /// I/O errors, naming the file.
     pub fn write(&self, storage: &dyn Storage, dir: &Path) -> Result<PathBuf> {
-        let wal_dir = dir.join(WAL_DIR);
-        let path = wal_dir.join(format::segment_file_name(self.first_seq));
-        let tmp = path.with_extension("seg.tmp");
-        let file = storage
-            .open_file(&tmp, OpenMode::CreateTruncate)
-            .map_err(|e| Error::io("create", &tmp, e))?;
-        file.write_all_at(&self.bytes, 0).map_err(|e| Error::io("write", &tmp, e))?;
-        file.sync_data().map_err(|e| Error::io("fdatasync", &tmp, e))?;
-        drop(file);
-        storage.rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e))?;
-        storage.sync_dir(&wal_dir).map_err(|e| Error::io("fsync directory", &wal_dir, e))?;
+        let path = dir.join(WAL_DIR).join(format::segment_file_name(self.first_seq));
+        crate::storage::write_atomic(storage, &path, &self.bytes)?;
         Ok(path)
     }
 }

@@ -11,7 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use annal_wal::storage::SimStorage;
+use annal_storage::SimStorage;
 use annal_wal::{Log, Options, Reader};
 
 struct Counting;

@@ -384,7 +384,7 @@ fn removing_or_replacing_the_lock_file_lets_no_second_writer_in() {
             if replace {
                 let f = env
                     .storage
-                    .open_file(&lock, annal_wal::storage::OpenMode::CreateTruncate)
+                    .open_file(&lock, annal_storage::OpenMode::CreateTruncate)
                     .expect("a new LOCK");
                 f.write_all_at(b"1\n", 0).expect("write");
             }

@@ -13,7 +13,7 @@ mod common;
 
 use std::sync::Arc;
 
-use annal_wal::storage::{CrashMode, Fault, FaultKind, FaultOp, SimStorage};
+use annal_storage::{CrashMode, Fault, FaultKind, FaultOp, SimStorage};
 use annal_wal::{Durability, Error, Log, Options, RecoveryMode};
 use common::small;
 
@@ -49,7 +49,7 @@ fn clean_close_path() -> std::path::PathBuf {
 
 /// Makes the last close look like a crash: no clean-close record, as a killed writer leaves it.
 fn forget_clean_close(sim: &SimStorage) {
-    use annal_wal::storage::Storage;
+    use annal_storage::Storage;
     sim.remove_file(&clean_close_path()).expect("the close left a clean-close record");
 }
 
@@ -601,7 +601,7 @@ fn after_a_clean_close_damage_to_the_last_frame_is_corruption() {
         let sim = SimStorage::new(31);
         let (seg, offsets) = synced_store(&sim, 5);
         assert!(
-            annal_wal::storage::Storage::exists(&sim, &clean_close_path()).expect("stat"),
+            annal_storage::Storage::exists(&sim, &clean_close_path()).expect("stat"),
             "a clean close leaves its record"
         );
         let last = offsets[4];
@@ -653,7 +653,7 @@ fn a_reopened_writer_removes_the_clean_close_record_before_appending() {
         let sim = SimStorage::new(33);
         let (_, _) = synced_store(&sim, 3);
         let log = open(&sim, Options::default()).expect("reopen");
-        assert!(!annal_wal::storage::Storage::exists(&sim, &clean_close_path()).expect("stat"));
+        assert!(!annal_storage::Storage::exists(&sim, &clean_close_path()).expect("stat"));
         log.append(b"after the reopen").expect("append");
         std::mem::forget(log);
         sim.crash(mode);
@@ -689,7 +689,7 @@ fn a_failed_zero_fill_does_not_fail_a_durable_append() {
 /// all gone is corruption, never a fresh log.
 #[test]
 fn a_stale_clean_close_record_is_ignored_and_missing_segments_are_corruption() {
-    use annal_wal::storage::Storage;
+    use annal_storage::Storage;
     let sim = SimStorage::new(51);
     let (seg, _) = synced_store(&sim, 3);
     let record = sim.file_bytes(&clean_close_path()).expect("record");

@@ -29,10 +29,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use annal_storage::{OsStorage, SimStorage, Storage};
 use annal_wal::format::{
     CLEAN_CLOSE_FILE, CleanClose, FRAME_HEADER_BYTES, RECORD_HEADER_BYTES, decode_frame_header,
 };
-use annal_wal::storage::{OsStorage, SimStorage, Storage};
 use annal_wal::{
     CHAIN_START, ChainValue, Cut, Durability, Error, Log, Options, QUARANTINE_DIR, Reader, Record,
     RecoveryMode, TornTail, WAL_DIR, chain_next, to_hex,

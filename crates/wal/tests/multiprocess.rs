@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use annal_wal::storage::{OsStorage, Storage};
+use annal_storage::{OsStorage, Storage};
 use annal_wal::{Durability, Error, LOCK_FILE, Log, Options, Reader, Record, WAL_DIR};
 
 const ROLE_ENV: &str = "ANNAL_CHILD_ROLE";

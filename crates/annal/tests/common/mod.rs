@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use annal::wal::storage::{SimStorage, Storage};
 use annal::{Envelope, Journal, JournalOptions, Projection, TypedEvent};
+use annal_storage::{SimStorage, Storage};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

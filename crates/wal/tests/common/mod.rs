@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use annal_wal::storage::{OsStorage, SimStorage, Storage};
+use annal_storage::{OsStorage, SimStorage, Storage};
 use annal_wal::{Durability, Log, Options, Record};
 
 /// A place to put a log: a storage and a directory on it.

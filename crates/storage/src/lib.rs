@@ -18,7 +18,7 @@ mod sim;
 
 use std::fmt;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -137,4 +137,72 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn sleep(&self, duration: Duration) {
         std::thread::sleep(duration);
     }
+}
+
+/// A failed storage operation: what was being done, to which file or directory, and the OS
+/// error.
+#[derive(Debug)]
+pub struct IoError {
+    /// What was being done ("fdatasync", "rename", ...).
+    pub op: &'static str,
+    /// The file or directory it was done to.
+    pub path: PathBuf,
+    /// The OS error.
+    pub source: io::Error,
+}
+
+impl IoError {
+    fn at<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Self + 'a {
+        move |source| Self { op, path: path.to_path_buf(), source }
+    }
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.op, self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Suffix of the temporary files [`write_atomic`] writes: any file ending with it is a leftover
+/// of an interrupted replace, which the next open removes.
+pub const TMP_SUFFIX: &str = ".tmp";
+
+/// Replaces the file at `path` with `bytes`, atomically and durably: writes `path` +
+/// [`TMP_SUFFIX`], fdatasyncs it, renames it over `path`, and fsyncs the directory. A crash at
+/// any step leaves either the old file or the new one (plus perhaps the temporary file).
+///
+/// # Errors
+/// The failed step, naming the file.
+pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(TMP_SUFFIX);
+    let tmp = PathBuf::from(tmp);
+    let file =
+        storage.open_file(&tmp, OpenMode::CreateTruncate).map_err(IoError::at("create", &tmp))?;
+    file.write_all_at(bytes, 0).map_err(IoError::at("write", &tmp))?;
+    file.sync_data().map_err(IoError::at("fdatasync", &tmp))?;
+    drop(file);
+    storage.rename(&tmp, path).map_err(IoError::at("rename", &tmp))?;
+    storage.sync_dir(dir).map_err(IoError::at("fsync directory", dir))
+}
+
+/// Creates `dir` (and missing parents) and makes its entry durable. The parent is fsynced even
+/// when the directory existed: an earlier creation whose fsync failed (the process carried on,
+/// or restarted without a reboot) left an entry only the page cache holds.
+///
+/// # Errors
+/// The failed step, naming the directory.
+pub fn ensure_dir(storage: &dyn Storage, dir: &Path) -> Result<(), IoError> {
+    storage.create_dir_all(dir).map_err(IoError::at("create directory", dir))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        storage.sync_dir(parent).map_err(IoError::at("fsync directory", parent))?;
+    }
+    Ok(())
 }

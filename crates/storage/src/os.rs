@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::{LockAttempt, LockGuard, OpenMode, Storage, StorageFile};
+use crate::{LockAttempt, LockGuard, OpenMode, Storage, StorageFile};
 
 /// The operating system's file system. Files are created 0600 and directories 0700.
 #[derive(Debug, Default, Clone, Copy)]
