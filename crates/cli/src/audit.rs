@@ -116,9 +116,18 @@ pub fn export(
         }
         None => Box::new(std::io::stdout().lock()),
     };
+    // Every write names the file (a full disk, say), not just the OS error.
+    let target = match (out_path, &staged) {
+        (Some(p), Some(tmp)) => {
+            format!("{} (written as {} until complete)", p.display(), tmp.path().display())
+        }
+        (Some(p), None) => p.display().to_string(),
+        (None, _) => "standard output".to_owned(),
+    };
+    let write_err = || format!("write the export to {target}");
     let mut output = if csv {
         let mut w = csv::Writer::from_writer(sink);
-        w.write_record(CSV_HEADER)?;
+        w.write_record(CSV_HEADER).with_context(write_err)?;
         Output::Csv(Box::new(w))
     } else {
         Output::Json(std::io::BufWriter::new(sink))
@@ -144,35 +153,37 @@ pub fn export(
         let event = RawEvent::parse(record.seq, record.ts, &record.payload)?.to_event::<Value>()?;
         let fields = out::event_json(&event);
         match &mut output {
-            Output::Csv(w) => w.write_record([
-                record.seq.to_string(),
-                out::rfc3339(record.ts),
-                record.ts.to_string(),
-                event.stream.clone(),
-                event.version.to_string(),
-                event.event_type.clone(),
-                fields["data"].to_string(),
-                fields["meta"].to_string(),
-                hex(&record.payload),
-                to_hex(&prev),
-                to_hex(&chain),
-            ])?,
+            Output::Csv(w) => w
+                .write_record([
+                    record.seq.to_string(),
+                    out::rfc3339(record.ts),
+                    record.ts.to_string(),
+                    event.stream.clone(),
+                    event.version.to_string(),
+                    event.event_type.clone(),
+                    fields["data"].to_string(),
+                    fields["meta"].to_string(),
+                    hex(&record.payload),
+                    to_hex(&prev),
+                    to_hex(&chain),
+                ])
+                .with_context(write_err)?,
             Output::Json(sink) => {
                 let mut line = fields;
                 line["ts_ns"] = json!(record.ts);
                 line["payload"] = json!(hex(&record.payload));
                 line["prev"] = json!(to_hex(&prev));
                 line["chain"] = json!(to_hex(&chain));
-                serde_json::to_writer(&mut *sink, &line)?;
-                sink.write_all(b"\n")?;
+                serde_json::to_writer(&mut *sink, &line).with_context(write_err)?;
+                sink.write_all(b"\n").with_context(write_err)?;
             }
         }
         count += 1;
         bar.inc(1);
     }
     match &mut output {
-        Output::Csv(w) => w.flush()?,
-        Output::Json(sink) => sink.flush()?,
+        Output::Csv(w) => w.flush().with_context(write_err)?,
+        Output::Json(sink) => sink.flush().with_context(write_err)?,
     }
     drop(output);
     if let (Some(file), Some(p)) = (staged, out_path) {

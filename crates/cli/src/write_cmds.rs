@@ -30,24 +30,28 @@ fn options(wait: Option<f64>) -> anyhow::Result<JournalOptions> {
 }
 
 /// Fails unless `dir` holds a journal: commands other than `init` and `demo` never create one.
+/// A directory that cannot be read (permissions) is reported as such, not as a missing journal.
 pub fn require_journal(dir: &Path) -> anyhow::Result<()> {
-    if !dir.exists() {
-        bail!(
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => bail!("no journal at {}: not a directory", dir.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "no journal at {}: the directory does not exist (create one with `annal init {}`)",
             dir.display(),
             dir.display()
-        );
+        ),
+        Err(e) => bail!("cannot open the journal at {}: {e}", dir.display()),
     }
-    if !dir.is_dir() {
-        bail!("no journal at {}: not a directory", dir.display());
-    }
-    if !dir.join(annal_wal::WAL_DIR).is_dir() {
-        bail!(
+    let wal = dir.join(annal_wal::WAL_DIR);
+    match std::fs::metadata(&wal) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!("no journal at {}: its wal/ is not a directory", dir.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "no journal at {}: it has no wal/ directory (create one with `annal init DIR`)",
             dir.display()
-        );
+        ),
+        Err(e) => bail!("cannot open the journal at {}: {}: {e}", dir.display(), wal.display()),
     }
-    Ok(())
 }
 
 fn open(dir: &Path, wait: Option<f64>) -> anyhow::Result<Journal> {

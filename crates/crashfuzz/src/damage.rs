@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::model::{Ev, StreamTally, Tally};
 use crate::rng::Rng;
-use crate::sim::{DIR, SEGMENT_BYTES};
+use crate::workload::{DIR, SEGMENT_BYTES};
 use annal::wal::format::SEGMENT_HEADER_BYTES;
 
 /// A kind of damage.

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::check::{Violation, recover_and_check};
 use crate::model::{Ev, Model, ModelEvent, Tally};
 use crate::rng::Rng;
-use crate::sim::{DIR, SEGMENT_BYTES};
+use crate::workload::{DIR, SEGMENT_BYTES};
 
 /// Seeded random crash resolutions tried at every crash point, besides the two fixed modes.
 pub const RANDOM_CRASHES_PER_POINT: u64 = 10;

@@ -33,3 +33,4 @@ pub mod kill;
 pub mod model;
 pub mod rng;
 pub mod sim;
+pub mod workload;

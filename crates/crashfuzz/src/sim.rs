@@ -1,29 +1,21 @@
 //! `sim`: seeded workloads on the simulated file system, crashed again and again.
 //!
 //! Each seed picks a durability mode, a retention and a preallocation setting, then runs its
-//! workload in cycles. A cycle arms a crash (a halt after a random number of I/O operations, or
-//! an injected EIO/ENOSPC on the n-th write or sync), runs workload steps until the storage
-//! stops it or the cycle ends, cuts the power with a seeded crash mode, and recovers: the
-//! recovered journal is checked against the model ([`crate::check`]) before the next cycle goes
-//! on from it. Some recoveries are themselves crashed part-way first.
+//! workload ([`crate::workload`]) in cycles. A cycle arms a crash (a halt after a random number
+//! of I/O operations, or an injected EIO/ENOSPC on the n-th write or sync), runs workload steps
+//! until the storage stops it or the cycle ends, cuts the power with a seeded crash mode, and
+//! recovers: the recovered journal is checked against the model ([`crate::check`]) before the
+//! next cycle goes on from it. Some recoveries are themselves crashed part-way, or failed by an
+//! injected fault, first.
 
-use std::path::Path;
-use std::sync::Arc;
-
-use annal::{Durability, Expect, Journal, NewEvent};
-use annal_compactor::Manifest;
-use annal_storage::{CrashMode, Fault, FaultKind, FaultOp, SimStorage, Storage};
+use annal::{Durability, Expect};
+use annal_storage::{CrashMode, Fault, FaultKind, FaultOp, SimStorage};
 use serde::Serialize;
 
-use crate::check::{Violation, recover_and_check, time_travel};
-use crate::model::{Ev, Model, ModelEvent, Tally, model_fold};
+use crate::check::Violation;
+use crate::model::Ev;
 use crate::rng::Rng;
-
-/// Where the journal lives on the simulated file system.
-pub const DIR: &str = "/annal";
-
-/// Segment size of harness journals: small, so that appends roll segments often.
-pub const SEGMENT_BYTES: u64 = 4096;
+use crate::workload::{Setup, Stop, Workload};
 
 /// Streams the workload appends to.
 const STREAMS: u64 = 6;
@@ -114,83 +106,12 @@ pub enum Modes {
     Manual,
 }
 
-/// Why a workload step did not complete.
-enum Stop {
-    /// The machine halted: the planned crash point was reached.
-    Halted,
-    /// An injected fault fired; `log_io` says whether it hit the log (an append, a sync, or
-    /// a replay writing out buffered frames) rather than a compaction. Only log failures are
-    /// checked for poisoning: a failed snapshot or MANIFEST write leaves the log intact.
-    Fault { log_io: bool },
-    /// An invariant broke.
-    Broken(Violation),
-}
-
-impl From<Violation> for Stop {
-    fn from(v: Violation) -> Self {
-        Stop::Broken(v)
-    }
-}
-
-/// Whether the simulated machine refused an operation because of its halt.
-fn halted(sim: &SimStorage) -> bool {
-    sim.is_halted()
-}
-
-/// Whether `error` is what an injected fault caused: one fired since the cycle armed it, and
-/// the error (or one it wraps) is an EIO or ENOSPC, or the refusal of a log it poisoned.
-fn injected(sim: &SimStorage, fired_before: u64, error: &annal::Error) -> bool {
-    if sim.faults_fired() == fired_before {
-        return false;
-    }
-    if matches!(error, annal::Error::Wal(annal::wal::Error::Poisoned { .. })) {
-        return true;
-    }
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && matches!(io.raw_os_error(), Some(5 | 28))
-        {
-            return true;
-        }
-        cur = e.source();
-    }
-    false
-}
-
-/// How a seed's journal is opened.
-#[derive(Debug, Clone)]
-struct Setup {
-    sim: SimStorage,
-    durability: Durability,
-    keep: usize,
-    preallocate: bool,
-}
-
-impl Setup {
-    fn open(&self) -> annal::Result<Journal> {
-        Journal::options()
-            .storage(Arc::new(self.sim.clone()))
-            .segment_bytes(SEGMENT_BYTES)
-            .keep_snapshots(self.keep)
-            .durability(self.durability)
-            .preallocate(self.preallocate)
-            .projection::<Tally>()
-            .open(DIR)
-    }
-}
-
 struct Run {
-    sim: SimStorage,
-    setup: Setup,
+    w: Workload,
+    /// The choices of the workload: operations, streams, sizes, crash points.
     rng: Rng,
-    model: Model,
-    durability: Durability,
-    next_id: u64,
     /// Whether a fault was injected in the current cycle (and may have fired).
     fault_armed: bool,
-    /// Faults that had fired when the current cycle was armed.
-    fired_at_arm: u64,
     /// Whether to narrate the run on stderr (`ANNAL_CRASHFUZZ_TRACE` set).
     trace: bool,
     stats: SimStats,
@@ -207,34 +128,23 @@ impl Run {
         };
         let keep = usize::try_from(rng.range(1, 3)).expect("small");
         let preallocate = rng.chance(70);
-        let sim = SimStorage::new(seed);
+        let setup = Setup { sim: SimStorage::new(seed), durability, keep, preallocate };
         Self {
-            setup: Setup { sim: sim.clone(), durability, keep, preallocate },
-            sim,
+            w: Workload::new(setup, seed ^ 0xc4ec_4ed0),
             rng,
-            model: Model::new(),
-            durability,
-            next_id: 1,
             fault_armed: false,
-            fired_at_arm: 0,
             trace: std::env::var_os("ANNAL_CRASHFUZZ_TRACE").is_some(),
             stats: SimStats { seeds: 1, ..SimStats::default() },
         }
     }
 
-    fn open(&self) -> annal::Result<Journal> {
-        self.setup.open()
-    }
-
-    fn sync_mode(&self) -> bool {
-        self.durability == Durability::Sync
+    fn sim(&self) -> SimStorage {
+        self.w.sim().clone()
     }
 
     fn event(&mut self) -> Ev {
-        let id = self.next_id;
-        self.next_id += 1;
         let pad = if self.rng.chance(10) { self.rng.index(2500) } else { self.rng.index(300) };
-        Ev::make(id, pad)
+        self.w.event(pad)
     }
 
     fn stream(&mut self) -> String {
@@ -251,371 +161,118 @@ impl Run {
         }
     }
 
-    /// Classifies a failed operation.
-    fn failed(&self, what: &str, error: &annal::Error, log_io: bool) -> Stop {
-        if halted(&self.sim) {
-            Stop::Halted
-        } else if self.fault_armed && injected(&self.sim, self.fired_at_arm, error) {
-            Stop::Fault { log_io }
-        } else {
-            Stop::Broken(Violation::new("no spurious errors", format!("{what} failed: {error}")))
+    /// Batches for one append to one stream, or to several (an expectation that holds each).
+    fn batches(&mut self, parts: u64, min: u64, max: u64) -> Vec<(String, Expect, Vec<Ev>)> {
+        let mut overlay: Vec<(String, u64)> = Vec::new();
+        let mut batches = Vec::new();
+        for _ in 0..parts {
+            let stream = self.stream();
+            let v = overlay
+                .iter()
+                .rev()
+                .find(|(s, _)| *s == stream)
+                .map_or_else(|| self.w.model.version(&stream), |(_, v)| *v);
+            let expect = self.good_expect(v);
+            let n = self.rng.range(min, max);
+            let evs: Vec<Ev> = (0..n).map(|_| self.event()).collect();
+            overlay.push((stream.clone(), v + n));
+            batches.push((stream, expect, evs));
         }
+        batches
     }
 
-    /// Appends `batches` (one stream: `append_events`; several: `append_multi`) and records
-    /// the outcome in the model.
-    fn append(
-        &mut self,
-        journal: &Journal,
-        batches: Vec<(String, Expect, Vec<Ev>)>,
-    ) -> Result<(), Stop> {
-        let mut encoded = Vec::with_capacity(batches.len());
-        let mut events = Vec::new();
-        for (stream, expect, evs) in &batches {
-            let new: Vec<NewEvent> =
-                evs.iter().map(|e| NewEvent::new(e).expect("harness events encode")).collect();
-            encoded.push((stream.as_str(), *expect, new));
-            events
-                .extend(evs.iter().map(|ev| ModelEvent { stream: stream.clone(), ev: ev.clone() }));
-        }
-        let result = if encoded.len() == 1 {
-            let (stream, expect, new) = encoded.pop().expect("one batch");
-            journal.append_events(stream, expect, new).map(|a| vec![a])
-        } else {
-            journal.append_multi(&encoded)
-        };
-        match result {
-            Ok(appended) => {
-                let first = self.model.events.len() as u64 + 1;
-                let n = events.len() as u64;
-                let got_first = appended.first().map_or(0, |a| a.first);
-                let got_last = appended.last().map_or(0, |a| a.last);
-                if got_first != first || got_last != first + n - 1 {
-                    return Err(Stop::Broken(Violation::new(
-                        "G3 gapless",
-                        format!(
-                            "an append of {n} events was acknowledged as {got_first}..={got_last}, expected {first}..={}",
-                            first + n - 1
-                        ),
-                    )));
-                }
-                self.stats.events_acked += n;
-                let durable = self.sync_mode();
-                self.model.ack(events, durable);
-                Ok(())
-            }
-            Err(e) => {
-                self.model.pending = events;
-                Err(self.failed("an append", &e, true))
-            }
-        }
-    }
-
-    /// One append whose expectation cannot hold; it must be refused and write nothing.
-    fn conflict(&mut self, journal: &Journal) -> Result<(), Stop> {
+    /// An append whose expectation cannot hold (alone, or with a good one to another stream).
+    fn conflict(&mut self) -> Result<(), Stop> {
         let stream = self.stream();
-        let version = self.model.version(&stream);
+        let version = self.w.model.version(&stream);
         let bad = match self.rng.below(3) {
             0 if version > 0 => Expect::NoStream,
             1 if version == 0 => Expect::Exists,
             _ => Expect::Exact(version + 1 + self.rng.below(3)),
         };
-        let ev = self.event();
         let mut batches = Vec::new();
         if self.rng.chance(50) {
             let other = format!("c{}", self.rng.below(2));
-            let v = self.model.version(&other);
+            let v = self.w.model.version(&other);
             let expect = self.good_expect(v);
-            let ev2 = self.event();
-            batches.push((other, expect, vec![NewEvent::new(&ev2).expect("encodes")]));
+            batches.push((other, expect, vec![self.event()]));
         }
-        batches.push((stream.clone(), bad, vec![NewEvent::new(&ev).expect("encodes")]));
-        let batches: Vec<(&str, Expect, Vec<NewEvent>)> =
-            batches.iter().map(|(s, e, v)| (s.as_str(), *e, v.clone())).collect();
-        match journal.append_multi(&batches) {
-            Ok(_) => Err(Stop::Broken(Violation::new(
-                "expected version",
-                format!(
-                    "an append expecting {bad} on {stream:?} at version {version} was acknowledged"
-                ),
-            ))),
-            Err(e) if e.is_conflict() => {
-                self.stats.conflicts += 1;
-                Ok(())
-            }
-            Err(e) => Err(self.failed("a conflicting append", &e, true)),
-        }
-    }
-
-    fn replay_step(&mut self, journal: &Journal) -> Result<(), Stop> {
-        let last = journal.last_seq();
-        let first = journal.log().first_seq();
-        let lo = if first <= 1 {
-            0
-        } else {
-            match Manifest::read(&self.sim, Path::new(DIR)) {
-                Ok(m) => m.map_or(1, |m| m.log_start.max(1)) - 1,
-                Err(_) if halted(&self.sim) => return Err(Stop::Halted),
-                Err(e) => {
-                    return Err(Stop::Broken(Violation::new("MANIFEST readable", e.to_string())));
-                }
-            }
-        };
-        let target = self.rng.range(lo, last);
-        // A replay reads through the log, which in `Manual` mode first writes out buffered
-        // frames: an injected fault can fire here, and must poison like any other.
-        if let Err(e) = self.journal_replay(journal, target) {
-            return Err(self.failed("a time-travel replay", &e, true));
-        }
-        let all: Vec<&ModelEvent> = self.model.events.iter().collect();
-        match time_travel(journal, &all, target) {
-            Ok(()) => {
-                self.stats.replays += 1;
-                Ok(())
-            }
-            Err(_) if halted(&self.sim) => Err(Stop::Halted),
-            Err(v) => Err(Stop::Broken(v)),
-        }
-    }
-
-    fn journal_replay(&self, journal: &Journal, target: u64) -> annal::Result<()> {
-        journal.replay::<Tally>(annal::Until::Seq(target)).map(drop)
+        batches.push((stream, bad, vec![self.event()]));
+        self.w.append(batches)
     }
 
     /// One workload step.
-    fn step(&mut self, slot: &mut Option<Journal>) -> Result<(), Stop> {
+    fn step(&mut self) -> Result<(), Stop> {
         let pick = self.rng.below(100);
         if self.trace {
             eprintln!(
                 "trace: step {pick} at op {} with {} events ({} durable)",
-                self.sim.op_count(),
-                self.model.events.len(),
-                self.model.durable
+                self.sim().op_count(),
+                self.w.model.events.len(),
+                self.w.model.durable
             );
         }
-        if (79..=82).contains(&pick) {
-            return self.reopen_step(slot);
-        }
-        let journal = slot.as_ref().expect("a journal is open during the workload");
         match pick {
             0..=29 => {
-                let stream = self.stream();
-                let v = self.model.version(&stream);
-                let expect = self.good_expect(v);
-                let ev = self.event();
-                self.append(journal, vec![(stream, expect, vec![ev])])
+                let b = self.batches(1, 1, 1);
+                self.w.append(b)
             }
             30..=44 => {
-                let stream = self.stream();
-                let v = self.model.version(&stream);
-                let expect = self.good_expect(v);
-                let n = self.rng.range(2, 6);
-                let evs = (0..n).map(|_| self.event()).collect();
-                self.append(journal, vec![(stream, expect, evs)])
+                let b = self.batches(1, 2, 6);
+                self.w.append(b)
             }
             45..=56 => {
                 let parts = self.rng.range(2, 3);
-                let mut overlay: Vec<(String, u64)> = Vec::new();
-                let mut batches = Vec::new();
-                for _ in 0..parts {
-                    let stream = self.stream();
-                    let v = overlay
-                        .iter()
-                        .rev()
-                        .find(|(s, _)| *s == stream)
-                        .map_or_else(|| self.model.version(&stream), |(_, v)| *v);
-                    let expect = self.good_expect(v);
-                    let n = self.rng.range(1, 3);
-                    let evs: Vec<Ev> = (0..n).map(|_| self.event()).collect();
-                    overlay.push((stream.clone(), v + n));
-                    batches.push((stream, expect, evs));
-                }
-                self.append(journal, batches)
+                let b = self.batches(parts, 1, 3);
+                self.w.append(b)
             }
-            57..=61 => self.conflict(journal),
-            62..=71 => match journal.sync() {
-                Ok(()) => {
-                    self.model.synced();
-                    Ok(())
-                }
-                Err(e) => Err(self.failed("a sync", &e, true)),
-            },
-            72..=78 => match journal.compact() {
-                Ok(report) if report.seq == self.model.events.len() as u64 => {
-                    self.stats.compactions += 1;
-                    Ok(())
-                }
-                Ok(report) => Err(Stop::Broken(Violation::new(
-                    "compaction",
-                    format!(
-                        "compacted at sequence {} with {} events acknowledged",
-                        report.seq,
-                        self.model.events.len()
-                    ),
-                ))),
-                Err(e) => Err(self.failed("a compaction", &e, false)),
-            },
-            88..=89 => self.lock_attack(),
-            83..=87 => {
-                let expected = model_fold(&self.model.events);
-                match journal.state::<Tally>() {
-                    Ok(state) if state == expected => Ok(()),
-                    Ok(_) => Err(Stop::Broken(Violation::new(
-                        "G5 state",
-                        "the live state differs from the model's fold while running",
-                    ))),
-                    Err(e) => Err(self.failed("reading the live state", &e, false)),
-                }
+            57..=61 => self.conflict(),
+            62..=71 => self.w.sync(),
+            72..=78 => self.w.compact(),
+            79..=82 => self.w.reopen(),
+            83..=87 => self.w.state(),
+            88..=89 => {
+                let replace = self.rng.chance(50);
+                self.w.lock_attack(replace)
             }
-            _ => self.replay_step(journal),
-        }
-    }
-
-    /// `LOCK` removed, or replaced by a new file, while the writer runs: a second writer must
-    /// still be refused with `Locked` (G9), and the first goes on.
-    fn lock_attack(&mut self) -> Result<(), Stop> {
-        let lock = Path::new(DIR).join(annal::wal::LOCK_FILE);
-        // The entry may be gone already: removed before, or lost in a crash before its
-        // directory was synced.
-        let removed = match self.sim.remove_file(&lock) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        };
-        let attacked = if self.rng.chance(50) {
-            removed
-        } else {
-            removed.and_then(|()| self.sim.write_file_durably(&lock, b"0\n"))
-        };
-        match attacked {
-            Ok(()) => {}
-            Err(_) if halted(&self.sim) => return Err(Stop::Halted),
-            Err(e) => {
-                return Err(Stop::Broken(Violation::new("LOCK can be removed", e.to_string())));
+            _ => {
+                let (lo, last) = self.w.replay_range()?;
+                let target = self.rng.range(lo, last);
+                self.w.replay(target)
             }
         }
-        self.stats.lock_attacks += 1;
-        match self.open() {
-            Err(annal::Error::Wal(annal::wal::Error::Locked { .. })) => Ok(()),
-            Err(_) if halted(&self.sim) => Err(Stop::Halted),
-            Err(e) if self.fault_armed && injected(&self.sim, self.fired_at_arm, &e) => {
-                Err(Stop::Fault { log_io: false })
-            }
-            Err(e) => Err(Stop::Broken(Violation::new(
-                "G9 one writer",
-                format!(
-                    "a second writer after LOCK was removed failed with something else than Locked: {e}"
-                ),
-            ))),
-            Ok(_) => Err(Stop::Broken(Violation::new(
-                "G9 one writer",
-                "a second writer opened the store after LOCK was removed or replaced",
-            ))),
-        }
-    }
-
-    /// A clean reopen in the middle of the workload: sync, close, open, check.
-    fn reopen_step(&mut self, slot: &mut Option<Journal>) -> Result<(), Stop> {
-        let journal = slot.take().expect("a journal is open during the workload");
-        if let Err(e) = journal.sync() {
-            *slot = Some(journal);
-            return Err(self.failed("the sync before a reopen", &e, true));
-        }
-        self.model.synced();
-        drop(journal);
-        let reopened = match self.open() {
-            Ok(j) => j,
-            Err(e) => return Err(self.failed("a clean reopen", &e, false)),
-        };
-        let checked = crate::check::check_journal(
-            &reopened,
-            &self.sim,
-            Path::new(DIR),
-            &mut self.model,
-            &mut self.rng,
-            1,
-        );
-        *slot = Some(reopened);
-        match checked {
-            Ok(r) => {
-                self.stats.replays += r.replays as u64;
-                self.stats.reopens += 1;
-                Ok(())
-            }
-            Err(_) if halted(&self.sim) => Err(Stop::Halted),
-            Err(v) => Err(Stop::Broken(v)),
-        }
-    }
-
-    /// After an injected fault hit the log: it must refuse appends and syncs (G6).
-    fn check_poisoned(&mut self, journal: &Journal) -> Result<(), Violation> {
-        let ev = self.event();
-        if journal.append("g6", Expect::Any, [ev]).is_ok() {
-            return Err(Violation::new(
-                "G6 poison",
-                "an append was acknowledged after a failed write or fsync, before any reopen",
-            ));
-        }
-        if journal.sync().is_ok() {
-            return Err(Violation::new(
-                "G6 poison",
-                "a sync succeeded after a failed write or fsync, before any reopen",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Opens after a crash or a same-boot restart, checks, and returns the journal.
-    fn recover(&mut self) -> Result<Journal, Violation> {
-        let setup = self.setup.clone();
-        let open = || setup.open();
-        let storage: std::sync::Arc<dyn annal_storage::Storage> =
-            std::sync::Arc::new(self.sim.clone());
-        let (journal, recovered) = recover_and_check(
-            &open,
-            &storage,
-            Path::new(DIR),
-            &mut self.model,
-            &mut self.rng,
-            REPLAYS_PER_RECOVERY,
-        )?;
-        self.stats.replays += recovered.replays as u64;
-        Ok(journal)
     }
 
     /// Arms this cycle's crash: an injected fault (then the cycle ends with a crash anyway),
     /// or a halt after a random number of I/O operations.
     fn arm(&mut self, steps: usize) {
         self.fault_armed = self.rng.chance(25);
-        self.fired_at_arm = self.sim.faults_fired();
         if self.fault_armed {
             let op = if self.rng.chance(50) { FaultOp::Write } else { FaultOp::Sync };
             let kind = if self.rng.chance(50) { FaultKind::Eio } else { FaultKind::Enospc };
             let nth = self.rng.range(1, 30);
-            self.sim.inject(Fault { op, nth, kind });
+            self.sim().inject(Fault { op, nth, kind });
         } else {
             let k = self.rng.below(steps as u64 * 10 + 5);
-            self.sim.halt_after(k);
+            self.sim().halt_after(k);
         }
     }
 
-    /// Crashes (with `slot`'s journal still open, so nothing is synced on the way down),
-    /// sometimes crashes the recovery too, then recovers and checks.
-    fn crash_and_recover(
-        &mut self,
-        slot: &mut Option<Journal>,
-        after_fault: bool,
-    ) -> Result<(), Violation> {
+    /// Crashes (with the journal still open, so nothing is synced on the way down), sometimes
+    /// crashes or fails the recovery too, then recovers and checks.
+    fn crash_and_recover(&mut self, after_fault: bool) -> Result<(), Violation> {
+        let sim = self.sim();
         if after_fault && self.rng.chance(50) {
-            self.sim.crash(CrashMode::DropUnsynced);
+            self.w.crash(CrashMode::DropUnsynced);
         } else {
-            self.sim.crash_random();
+            sim.crash_random();
+            drop(self.w.journal.take());
         }
-        drop(slot.take());
         self.stats.crash_states += 1;
         if self.rng.chance(25) {
-            self.sim.halt_after(self.rng.below(16));
-            drop(self.open());
-            self.sim.crash_random();
+            sim.halt_after(self.rng.below(16));
+            drop(self.w.setup.open());
+            sim.crash_random();
             self.stats.crash_states += 1;
             self.stats.recovery_crashes += 1;
         } else if self.rng.chance(20) {
@@ -623,25 +280,24 @@ impl Run {
             // fixed) runs again, in the same boot or after another crash.
             let op = if self.rng.chance(50) { FaultOp::Write } else { FaultOp::Sync };
             let kind = if self.rng.chance(50) { FaultKind::Eio } else { FaultKind::Enospc };
-            let fired = self.sim.faults_fired();
-            self.sim.inject(Fault { op, nth: self.rng.range(1, 12), kind });
-            drop(self.open());
-            self.sim.clear_faults();
-            if self.sim.faults_fired() > fired {
+            let fired = sim.faults_fired();
+            sim.inject(Fault { op, nth: self.rng.range(1, 12), kind });
+            drop(self.w.setup.open());
+            sim.clear_faults();
+            if sim.faults_fired() > fired {
                 self.stats.recovery_faults += 1;
                 if self.rng.chance(50) {
-                    self.sim.crash_random();
+                    sim.crash_random();
                     self.stats.crash_states += 1;
                 }
             }
         }
-        *slot = Some(self.recover()?);
-        Ok(())
+        self.w.recover(REPLAYS_PER_RECOVERY)
     }
 
     /// The whole workload of `ops` steps, in crash cycles.
     fn cycles(&mut self, ops: usize) -> Result<(), (u64, Violation)> {
-        let mut slot = Some(self.recover().map_err(|v| (0, v))?);
+        self.w.recover(REPLAYS_PER_RECOVERY).map_err(|v| (0, v))?;
         let mut left = ops;
         let mut cycle = 0u64;
         while left > 0 {
@@ -653,7 +309,7 @@ impl Run {
             }
             let mut stop = None;
             for _ in 0..steps {
-                if let Err(s) = self.step(&mut slot) {
+                if let Err(s) = self.step() {
                     stop = Some(s);
                     break;
                 }
@@ -665,47 +321,52 @@ impl Run {
                     Some(Stop::Fault { log_io }) => format!("fault (log I/O {log_io})"),
                     Some(Stop::Broken(v)) => format!("broken: {v}"),
                 };
-                eprintln!("trace: cycle {cycle} {what} at op {}", self.sim.op_count());
+                eprintln!("trace: cycle {cycle} {what} at op {}", self.sim().op_count());
             }
             let at = |v| (cycle, v);
             match stop {
                 Some(Stop::Broken(v)) => return Err(at(v)),
                 Some(Stop::Fault { log_io }) => {
                     self.stats.faults_fired += 1;
-                    if log_io && let Some(journal) = slot.as_ref() {
-                        self.check_poisoned(journal).map_err(at)?;
+                    if log_io {
+                        self.w.check_poisoned().map_err(at)?;
                     }
                     if self.rng.chance(50) {
-                        drop(slot.take());
-                        slot = Some(self.recover().map_err(at)?);
+                        self.w.recover(REPLAYS_PER_RECOVERY).map_err(at)?;
                         self.stats.same_boot_reopens += 1;
                     } else {
-                        self.crash_and_recover(&mut slot, true).map_err(at)?;
+                        self.crash_and_recover(true).map_err(at)?;
                     }
                 }
-                Some(Stop::Halted) | None => {
-                    self.crash_and_recover(&mut slot, false).map_err(at)?
-                }
+                Some(Stop::Halted) | None => self.crash_and_recover(false).map_err(at)?,
             }
-            let journal = slot.as_ref().expect("recovered");
-            let stream = self.stream();
-            let ev = self.event();
-            match journal.append(&stream, Expect::Any, [ev.clone()]) {
-                Ok(_) => {
-                    let durable = self.sync_mode();
-                    self.model.ack(vec![ModelEvent { stream, ev }], durable);
-                    self.stats.events_acked += 1;
-                }
-                Err(e) => {
+            // The recovered journal takes an append.
+            let b = self.batches(1, 1, 1);
+            match self.w.append(b) {
+                Ok(()) => {}
+                Err(Stop::Broken(v)) => return Err(at(v)),
+                Err(_) => {
                     return Err(at(Violation::new(
                         "appendable after recovery",
-                        format!("the first append after recovery failed: {e}"),
+                        "the first append after recovery failed",
                     )));
                 }
             }
             cycle += 1;
         }
         Ok(())
+    }
+
+    /// Folds the workload's counts into the stats.
+    fn finish(mut self) -> SimStats {
+        let c = &self.w.counts;
+        self.stats.events_acked = c.events_acked;
+        self.stats.conflicts = c.conflicts;
+        self.stats.compactions = c.compactions;
+        self.stats.replays = c.replays;
+        self.stats.reopens = c.reopens;
+        self.stats.lock_attacks = c.lock_attacks;
+        self.stats
     }
 }
 
@@ -730,10 +391,10 @@ pub fn run_seed(seed: u64, ops: usize, modes: Modes) -> SeedOutcome {
         invariant: v.invariant.to_owned(),
         detail: format!(
             "{} ({:?} durability, keep {} snapshots, preallocate {})",
-            v.detail, run.setup.durability, run.setup.keep, run.setup.preallocate
+            v.detail, run.w.setup.durability, run.w.setup.keep, run.w.setup.preallocate
         ),
     });
-    SeedOutcome { stats: run.stats, failure }
+    SeedOutcome { stats: run.finish(), failure }
 }
 
 /// The outcome of a range of seeds.

@@ -12,7 +12,8 @@ use annal_crashfuzz::enumerate::{Step, Workload, run_workloads};
 use annal_crashfuzz::kill::run_kills;
 use annal_crashfuzz::model::{Ev, Model, ModelEvent, Tally};
 use annal_crashfuzz::rng::Rng;
-use annal_crashfuzz::sim::{DIR, Modes, SEGMENT_BYTES, run_sim};
+use annal_crashfuzz::sim::{Modes, run_sim};
+use annal_crashfuzz::workload::{DIR, SEGMENT_BYTES};
 use annal_storage::{CrashMode, SimStorage};
 
 #[test]

@@ -195,14 +195,76 @@ pub fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<
 
 /// Creates `dir` (and missing parents) and makes its entry durable. The parent is fsynced even
 /// when the directory existed: an earlier creation whose fsync failed (the process carried on,
-/// or restarted without a reboot) left an entry only the page cache holds.
+/// or restarted without a reboot) left an entry only the page cache holds. Only a directory
+/// that existed tolerates a parent this process may not open (mode 0711, say): its entry was
+/// made durable by whoever created it, with the right to.
 ///
 /// # Errors
 /// The failed step, naming the directory.
 pub fn ensure_dir(storage: &dyn Storage, dir: &Path) -> Result<(), IoError> {
-    storage.create_dir_all(dir).map_err(IoError::at("create directory", dir))?;
+    let created = storage.create_dir_all(dir).map_err(IoError::at("create directory", dir))?;
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        storage.sync_dir(parent).map_err(IoError::at("fsync directory", parent))?;
+        match storage.sync_dir(parent) {
+            Err(e) if !created && e.kind() == io::ErrorKind::PermissionDenied => {}
+            other => other.map_err(IoError::at("fsync directory", parent))?,
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The simulated file system, where fsyncing `/locked` fails as a parent directory of mode
+    /// 0711 makes it fail for a process that does not own it.
+    #[derive(Debug)]
+    struct Unreadable(SimStorage);
+
+    impl Storage for Unreadable {
+        fn create_dir_all(&self, path: &Path) -> io::Result<bool> {
+            self.0.create_dir_all(path)
+        }
+        fn exists(&self, path: &Path) -> io::Result<bool> {
+            self.0.exists(path)
+        }
+        fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+            self.0.list_dir(path)
+        }
+        fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StorageFile>> {
+            self.0.open_file(path, mode)
+        }
+        fn map_file(&self, path: &Path) -> io::Result<Bytes> {
+            self.0.map_file(path)
+        }
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            self.0.rename(from, to)
+        }
+        fn remove_file(&self, path: &Path) -> io::Result<()> {
+            self.0.remove_file(path)
+        }
+        fn sync_dir(&self, path: &Path) -> io::Result<()> {
+            if path == Path::new("/locked") {
+                return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+            }
+            self.0.sync_dir(path)
+        }
+        fn try_lock(&self, path: &Path, pid: u32) -> io::Result<LockAttempt> {
+            self.0.try_lock(path, pid)
+        }
+        fn now_nanos(&self) -> u64 {
+            self.0.now_nanos()
+        }
+    }
+
+    #[test]
+    fn an_existing_directory_tolerates_a_parent_that_cannot_be_synced() {
+        let fs = Unreadable(SimStorage::new(1));
+        // Creating a directory there needs the parent synced: refused, naming it.
+        let err = ensure_dir(&fs, Path::new("/locked/store")).expect_err("a new entry");
+        assert_eq!((err.op, err.path.as_path()), ("fsync directory", Path::new("/locked")));
+        // Once it exists (made durable by whoever could), opening it again works.
+        ensure_dir(&fs, Path::new("/locked/store")).expect("an existing directory");
+        ensure_dir(&fs, Path::new("/locked/store/wal")).expect("a parent that can be synced");
+    }
 }
