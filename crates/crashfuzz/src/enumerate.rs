@@ -6,12 +6,16 @@
 //! everything, and several seeded random resolutions that tear pages and drop directory
 //! entries independently), it runs again on a fresh machine that halts after `k` operations,
 //! crashes, recovers, and is checked against the model (ALICE-style exhaustive crash points).
+//!
+//! Then every write and every sync of the steps is failed in turn by an injected EIO or ENOSPC
+//! (the zero-fill ahead of an append, a compaction's snapshot and MANIFEST writes included):
+//! the journal is reopened in the same boot and checked, then crashed and checked again.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use annal::{Durability, Expect, Journal, NewEvent};
-use annal_storage::{CrashMode, SimStorage};
+use annal_storage::{CrashMode, Fault, FaultKind, FaultOp, SimStorage};
 use serde::Serialize;
 
 use crate::check::{Violation, recover_and_check};
@@ -105,6 +109,9 @@ pub struct EnumStats {
     pub io_ops: u64,
     /// Crash states recovered and checked.
     pub crash_states: u64,
+    /// Writes and syncs failed by an injected fault, each followed by a checked same-boot
+    /// reopen and a checked recovery after a crash.
+    pub fault_states: u64,
 }
 
 /// A crash state that broke an invariant.
@@ -255,6 +262,42 @@ pub fn crash_point(w: &Workload, k: u64, mode: u64) -> Result<(), Violation> {
     Ok(())
 }
 
+/// Fails the `nth` operation of class `op` of workload `w`'s steps with an injected fault, then
+/// reopens in the same boot and checks, then crashes and checks again. Returns `false` when the
+/// steps have fewer than `nth` such operations (the fault never fired).
+///
+/// # Errors
+/// The invariant broken.
+pub fn fault_point(w: &Workload, op: FaultOp, nth: u64) -> Result<bool, Violation> {
+    let sim = SimStorage::new(nth.wrapping_mul(7_919) ^ u64::from(op == FaultOp::Sync));
+    let (journal, mut model) = setup(&sim, w);
+    let kind = if nth.is_multiple_of(2) { FaultKind::Enospc } else { FaultKind::Eio };
+    let fired = sim.faults_fired();
+    sim.inject(Fault { op, nth, kind });
+    run_steps(&journal, &mut model, w);
+    sim.clear_faults();
+    if sim.faults_fired() == fired {
+        return Ok(false);
+    }
+    drop(journal);
+    let reopen = || open(&sim, w.durability);
+    let mut rng = Rng::new(nth);
+    let storage: std::sync::Arc<dyn annal_storage::Storage> = std::sync::Arc::new(sim.clone());
+    let (journal, _) =
+        recover_and_check(&reopen, &storage, Path::new(DIR), &mut model, &mut rng, 1)?;
+    journal.append("after", Expect::Any, [Ev::make(9999, 10)]).map_err(|e| {
+        Violation::new("appendable after a fault", format!("the first append failed: {e}"))
+    })?;
+    model.ack(
+        vec![ModelEvent { stream: "after".into(), ev: Ev::make(9999, 10) }],
+        w.durability == Durability::Sync,
+    );
+    sim.crash(CrashMode::DropUnsynced);
+    drop(journal);
+    recover_and_check(&reopen, &storage, Path::new(DIR), &mut model, &mut rng, 1)?;
+    Ok(true)
+}
+
 /// The number of I/O operations of `w`'s steps, counted on a probe machine.
 #[must_use]
 pub fn count_ops(w: &Workload) -> u64 {
@@ -300,6 +343,26 @@ pub fn run_workloads(
                     };
                     on_failure(&failure);
                     failures.push(failure);
+                }
+            }
+        }
+        for op in [FaultOp::Write, FaultOp::Sync] {
+            for nth in 1.. {
+                match fault_point(w, op, nth) {
+                    Ok(false) => break,
+                    Ok(true) => stats.fault_states += 1,
+                    Err(v) => {
+                        stats.fault_states += 1;
+                        let failure = EnumFailure {
+                            workload: w.name(),
+                            k: nth,
+                            mode: format!("fault on {op:?} #{nth}"),
+                            invariant: v.invariant.to_owned(),
+                            detail: v.detail,
+                        };
+                        on_failure(&failure);
+                        failures.push(failure);
+                    }
                 }
             }
         }

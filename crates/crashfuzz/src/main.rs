@@ -136,10 +136,11 @@ fn run() -> anyhow::Result<bool> {
             });
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
-                "sim --enumerate: {} workloads, {} I/O ops, {} crash states, {} violations, {secs:.1}s",
+                "sim --enumerate: {} workloads, {} I/O ops, {} crash states, {} writes and syncs failed by EIO/ENOSPC, {} violations, {secs:.1}s",
                 stats.workloads,
                 thousands(stats.io_ops),
                 thousands(stats.crash_states),
+                thousands(stats.fault_states),
                 failures.len()
             );
             if json {
