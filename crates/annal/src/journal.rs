@@ -126,6 +126,18 @@ impl Default for JournalOptions {
 }
 
 impl JournalOptions {
+    /// A fresh live instance of every registered projection, the stream index first.
+    pub(crate) fn lives(&self) -> Vec<Box<dyn Live>> {
+        let mut lives: Vec<Box<dyn Live>> = vec![registration::<StreamIndex>()()];
+        lives.extend(
+            self.projections
+                .iter()
+                .filter(|(id, _, _)| *id != TypeId::of::<StreamIndex>())
+                .map(|(_, _, make)| make()),
+        );
+        lives
+    }
+
     /// How appends are made durable (default `Sync`).
     #[must_use]
     pub fn durability(mut self, durability: Durability) -> Self {
@@ -257,6 +269,7 @@ impl Journal {
     }
 
     fn open_with(dir: &Path, options: JournalOptions) -> Result<Self> {
+        let lives = options.lives();
         let storage = options.storage.unwrap_or_else(|| Arc::new(OsStorage::new()));
         // Read before the lock to learn the log start; read again under it.
         let before = Manifest::read(storage.as_ref(), dir)?;
@@ -286,14 +299,6 @@ impl Journal {
             }));
         }
         annal_compactor::cleanup(storage.as_ref(), dir, manifest.as_ref())?;
-        let mut lives: Vec<Box<dyn Live>> = vec![registration::<StreamIndex>()()];
-        lives.extend(
-            options
-                .projections
-                .iter()
-                .filter(|(id, _, _)| *id != TypeId::of::<StreamIndex>())
-                .map(|(_, _, make)| make()),
-        );
         let mut live = LiveSet::new(lives);
         crate::compact::load_snapshots(storage.as_ref(), dir, &log, manifest.as_ref(), &mut live)?;
         let from = live.slots.iter().map(|s| s.at).min().unwrap_or(0).min(log.last_seq());

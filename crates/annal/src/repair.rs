@@ -16,7 +16,9 @@
 //!   lost.
 //! - **A damaged or missing MANIFEST or snapshot**: the MANIFEST is rebuilt from the snapshot
 //!   files that are intact and belong to the log (their chain values match it), whenever the
-//!   log can rebuild what the rest covered; otherwise it refuses.
+//!   log can rebuild what the rest covered. When no snapshot of the stream index is left before
+//!   a truncated log, the snapshots are rebuilt from `archive/` if it reaches back to sequence
+//!   1; otherwise it refuses.
 //!
 //! Every file it takes out (segments, snapshots, a damaged MANIFEST) is copied into
 //! `quarantine/` with a note before it is removed or replaced. Each step leaves a store that a
@@ -56,6 +58,9 @@ pub struct RepairReport {
     /// Segments whose damaged header was rewritten from the chain value the log holds before
     /// them (their frames kept; the damaged file copied into quarantine first).
     pub headers_rewritten: Vec<PathBuf>,
+    /// Snapshots rebuilt from `archive/` (which reached back to sequence 1) because none the log
+    /// could continue from was left.
+    pub snapshots_rebuilt: Vec<PathBuf>,
     /// Files copied into `quarantine/` by this repair (the log's own cuts are in `log`).
     pub quarantined: Vec<PathBuf>,
     /// The last sequence number after the repair.
@@ -109,7 +114,7 @@ impl JournalOptions {
         let mut report = RepairReport::default();
         {
             let _lock = annal_wal::lock_store(storage.as_ref(), dir, self.wal.lock_timeout)?;
-            plan_and_apply(&storage, dir, &mut report)?;
+            plan_and_apply(&self, &storage, dir, &mut report)?;
         }
         // The log's own repair: a torn tail, and any damage past what a snapshot covers.
         let wal = annal_wal::Options {
@@ -168,7 +173,12 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Er
     move |source| Error::Wal(annal_wal::Error::Io { op, path: path.to_path_buf(), source })
 }
 
-fn plan_and_apply(storage: &Arc<dyn Storage>, dir: &Path, report: &mut RepairReport) -> Result<()> {
+fn plan_and_apply(
+    options: &JournalOptions,
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    report: &mut RepairReport,
+) -> Result<()> {
     let found = match Manifest::read(storage.as_ref(), dir) {
         Ok(Some(m)) => Found::Intact(m),
         Ok(None) => Found::Missing,
@@ -231,6 +241,11 @@ fn plan_and_apply(storage: &Arc<dyn Storage>, dir: &Path, report: &mut RepairRep
         }
     }
     let Some(damage) = scan.damage.clone() else {
+        if first > 1
+            && !cands.iter().any(|c| c.bad.is_none() && c.r.projection == StreamIndex::NAME)
+        {
+            rebuild_from_archive(options, storage, dir, &scan, &mut cands, report)?;
+        }
         return repair_manifest(
             storage.as_ref(),
             dir,
@@ -243,7 +258,7 @@ fn plan_and_apply(storage: &Arc<dyn Storage>, dir: &Path, report: &mut RepairRep
     };
     if rewrite_header(storage, dir, &scan, &damage, report)? {
         // The damage is gone; plan again for what lies past it.
-        return plan_and_apply(storage, dir, report);
+        return plan_and_apply(options, storage, dir, report);
     }
     if restart(storage, dir, &scan, &damage, old.as_ref(), &mut cands, report)? {
         return Ok(());
@@ -273,6 +288,9 @@ fn plan_and_apply(storage: &Arc<dyn Storage>, dir: &Path, report: &mut RepairRep
         c.bad = Some(format!("it stands past the damage at sequence {}", damage.seq));
     }
     if first > 1 && !cands.iter().any(|c| c.bad.is_none() && c.r.projection == StreamIndex::NAME) {
+        rebuild_from_archive(options, storage, dir, &scan, &mut cands, report)?;
+    }
+    if first > 1 && !cands.iter().any(|c| c.bad.is_none() && c.r.projection == StreamIndex::NAME) {
         return Err(refuse(&format!(
             "the log starts at sequence {first} and no intact snapshot of the stream index covers the damage or \
              stands before it, so cutting the log there would leave nothing to rebuild the journal from"
@@ -289,6 +307,87 @@ fn plan_and_apply(storage: &Arc<dyn Storage>, dir: &Path, report: &mut RepairRep
             commit(storage.as_ref(), dir, &base, start, keep, drop_, &why, report)
         }
     }
+}
+
+/// When no usable snapshot of the stream index stands before the log's first record: rebuilds
+/// the snapshots of every registered projection at `first - 1` from `archive/`, if it reaches
+/// back to sequence 1 in an unbroken chain that ends where the log's first segment begins. The
+/// rebuilt snapshots become usable candidates (a file in their place is copied to quarantine
+/// first, and the candidate it held is taken out). Nothing happens when the archive cannot.
+fn rebuild_from_archive(
+    options: &JournalOptions,
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    scan: &LogScan,
+    cands: &mut Vec<Candidate>,
+    report: &mut RepairReport,
+) -> Result<()> {
+    let (Some(first), Some(chain_at)) =
+        (scan.segments.first(), scan.segments.first().and_then(|f| f.chain_before))
+    else {
+        return Ok(());
+    };
+    let s = first.first_seq - 1;
+    let mut lives = options.lives();
+    let mut failed = vec![false; lives.len()];
+    let Ok(reader) = annal_wal::Reader::open(Arc::clone(storage), dir, 1) else { return Ok(()) };
+    let mut chain = annal_wal::CHAIN_START;
+    let mut at = 0;
+    for record in reader {
+        let Ok(record) = record else { return Ok(()) };
+        if record.seq > s {
+            break;
+        }
+        if record.seq != at + 1 {
+            return Ok(());
+        }
+        at = record.seq;
+        chain = annal_wal::chain_next(&chain, record.seq, record.ts, &record.payload);
+        let Ok(raw) = annal_projection::RawEvent::parse(record.seq, record.ts, &record.payload)
+        else {
+            return Ok(());
+        };
+        for (live, failed) in lives.iter_mut().zip(&mut failed) {
+            *failed = *failed || live.apply(&raw).is_err();
+        }
+    }
+    if at != s || chain != chain_at || failed[0] {
+        return Ok(());
+    }
+    for (live, _) in lives.iter().zip(&failed).filter(|(_, failed)| !**failed) {
+        let Ok(state) = live.save() else { continue };
+        let path = annal_compactor::snapshot_path(dir, live.name(), s);
+        if storage.exists(&path).map_err(io("stat", &path))? {
+            let note = "snapshot replaced by one rebuilt from archive/ by repair";
+            report.quarantined.push(quarantine::copy(storage.as_ref(), dir, &path, note)?);
+        }
+        let snap = Snapshot {
+            projection: live.name().to_owned(),
+            schema_version: live.schema_version(),
+            seq: s,
+            chain,
+            state,
+        };
+        let (path, crc) = snap.write(storage.as_ref(), dir)?;
+        for c in cands.iter_mut().filter(|c| c.r.projection == live.name() && c.r.seq == s) {
+            c.bad.get_or_insert_with(|| "replaced by a snapshot rebuilt from archive/".into());
+        }
+        // The file now holds the rebuilt snapshot: the old candidate must not remove it.
+        cands.retain(|c| !(c.r.projection == live.name() && c.r.seq == s));
+        cands.push(Candidate {
+            r: SnapshotRef {
+                projection: live.name().to_owned(),
+                schema_version: live.schema_version(),
+                seq: s,
+                crc,
+            },
+            path: path.clone(),
+            chain: Some(chain),
+            bad: None,
+        });
+        report.snapshots_rebuilt.push(path);
+    }
+    Ok(())
 }
 
 /// The log is intact: rebuilds the MANIFEST when it is missing, damaged, or names snapshots

@@ -455,6 +455,9 @@ pub fn recover(dir: &Path) -> anyhow::Result<()> {
             path.display()
         );
     }
+    for path in &report.snapshots_rebuilt {
+        eprintln!("snapshot rebuilt from archive/: {}", path.display());
+    }
     for (name, why) in &report.projections_lost {
         eprintln!("warning: projection {name} can no longer be rebuilt: {why}");
     }
@@ -477,6 +480,7 @@ pub fn recover(dir: &Path) -> anyhow::Result<()> {
             "removed_segments": rs.removed_segments.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         })),
         "headers_rewritten": report.headers_rewritten.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "snapshots_rebuilt": report.snapshots_rebuilt.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "manifest_rewritten": report.manifest_rewritten,
         "projections_lost": report.projections_lost.iter().map(|(n, why)| json!({"projection": n, "reason": why})).collect::<Vec<_>>(),
         "snapshots_dropped": report.snapshots_dropped.iter().map(|(p, why)| json!({"file": p.display().to_string(), "reason": why})).collect::<Vec<_>>(),

@@ -199,3 +199,38 @@ fn recover_restarts_from_the_snapshots_when_the_log_start_itself_is_damaged() {
     assert_eq!(sc.append("s-0", "t", "{}"), 11);
     sc.run("verify", &[]).ok();
 }
+
+/// The only snapshot of the stream index is damaged and the log was truncated, but archive/
+/// still reaches back to sequence 1: recover rebuilds the snapshots from it, and the journal
+/// has the same state as before.
+#[test]
+fn recover_rebuilds_damaged_snapshots_from_the_archive() {
+    let (sc, first) = compacted_store(true);
+    let state = sc.run("replay", &["--projection", "counts"]).json()["state"].clone();
+    let snap = sc.store.join("snapshots").join("stream-index");
+    let name = file_names(&snap).pop().expect("a stream-index snapshot");
+    let path = snap.join(name);
+    let mut bytes = std::fs::read(&path).expect("snapshot");
+    bytes[30] ^= 0x04;
+    std::fs::write(&path, &bytes).expect("write back");
+    sc.run("append", &["--stream", "s-0", "--type", "t"]).code(3);
+
+    let run = sc.run("recover", &["--mode", "truncate-at-corruption"]);
+    run.ok();
+    let v = run.json();
+    let rebuilt: Vec<&str> = v["snapshots_rebuilt"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(rebuilt.iter().any(|p| p.contains("stream-index")), "{v}");
+    // The damaged file was kept in quarantine before its place was taken.
+    let saved: Vec<&str> =
+        v["quarantined"].as_array().expect("list").iter().filter_map(|p| p.as_str()).collect();
+    assert!(saved.iter().any(|p| std::fs::read(p).is_ok_and(|b| b == bytes)), "{v}");
+    assert_eq!(u(&sc.info(), "first_seq"), first, "the log was not touched");
+    assert_eq!(sc.run("replay", &["--projection", "counts"]).json()["state"], state);
+    sc.run("verify", &[]).ok();
+    assert_eq!(sc.append("s-0", "t", "{}"), 201);
+}
