@@ -234,3 +234,27 @@ fn recover_rebuilds_damaged_snapshots_from_the_archive() {
     sc.run("verify", &[]).ok();
     assert_eq!(sc.append("s-0", "t", "{}"), 201);
 }
+
+/// The first segment removed and the MANIFEST gone: writers name what is missing (the MANIFEST,
+/// or the segments), not an unrelated projection message.
+#[test]
+fn a_missing_first_segment_without_a_manifest_is_named() {
+    let (sc, first) = compacted_store(false);
+    std::fs::remove_file(sc.store.join("MANIFEST")).expect("remove the MANIFEST");
+    let wal = sc.store.join("wal");
+    let oldest = file_names(&wal).into_iter().find(|n| n.ends_with(".seg")).expect("a segment");
+    std::fs::remove_file(wal.join(&oldest)).expect("remove the first segment");
+    for (command, args) in
+        [("append", &["--stream", "s-0", "--type", "t"][..]), ("verify", &[][..])]
+    {
+        let run = sc.run(command, args);
+        run.code(3);
+        let line = run.one_error_line();
+        assert!(
+            line.contains("MANIFEST") || line.contains("segments are missing"),
+            "{command}: {line}"
+        );
+        assert!(!line.contains("schema"), "{command}: {line}");
+    }
+    assert!(first > 1);
+}
