@@ -218,6 +218,29 @@ fn plan_and_apply(
                 )
             },
         });
+    } else if log_start > 1 && scan.damage.is_none() && scan.last_good + 1 < log_start {
+        // Only a leftover below the log start is left: the segments from it on are gone.
+        scan.damage = Some(Damage {
+            file: dir.join(annal_wal::WAL_DIR),
+            offset: 0,
+            seq: scan.last_good + 1,
+            reason: format!(
+                "the log ends at sequence {}, below its recorded start {log_start}: segments are missing",
+                scan.last_good
+            ),
+        });
+    } else if old.is_none()
+        && scan.segments.is_empty()
+        && cands.iter().any(|c| c.bad.is_none() && c.r.projection == StreamIndex::NAME)
+    {
+        // Snapshots stand for events no segment holds, and no MANIFEST says where the log
+        // started: nothing can tell what to rebuild.
+        return Err(Error::Unrepairable(format!(
+            "{} holds no segment, the MANIFEST is {}, and snapshots of the stream index stand for events the log \
+             no longer holds. Nothing was changed: put wal/ (and the MANIFEST) back from a backup",
+            dir.join(annal_wal::WAL_DIR).display(),
+            if matches!(found, Found::Missing) { "missing" } else { "damaged" }
+        )));
     }
     // Snapshots the log can check: their chain value must be the log's at their sequence.
     for c in cands.iter_mut().filter(|c| c.bad.is_none()) {
@@ -256,9 +279,16 @@ fn plan_and_apply(
             report,
         );
     };
-    if rewrite_header(storage, dir, &scan, &damage, report)? {
-        // The damage is gone; plan again for what lies past it.
-        return plan_and_apply(options, storage, dir, report);
+    if let Some(undo) = rewrite_header(storage, dir, &scan, &damage, report)? {
+        // The damage is gone; plan again for what lies past it. A refusal there puts the
+        // segment back: a refused repair changes nothing.
+        return match plan_and_apply(options, storage, dir, report) {
+            Err(Error::Unrepairable(why)) => {
+                undo.apply(storage.as_ref(), report)?;
+                Err(Error::Unrepairable(why))
+            }
+            other => other,
+        };
     }
     if restart(storage, dir, &scan, &damage, old.as_ref(), &mut cands, report)? {
         return Ok(());
@@ -278,7 +308,11 @@ fn plan_and_apply(
     // A cut must leave the log's first segment: the damage lies past its header. (With the log
     // starting at 1 a damaged first header is rewritten by the restart above.)
     let header_damage = damage.offset < SEGMENT_HEADER_BYTES as u64;
-    if damage.seq < first || scan.segments.is_empty() || (header_damage && damage.seq == first) {
+    if damage.seq < first
+        || scan.segments.is_empty()
+        || (header_damage && damage.seq == first)
+        || old.as_ref().is_some_and(|m| damage.seq < m.log_start)
+    {
         return Err(refuse(&format!(
             "no intact snapshot of the stream index stands at sequence {} for the log to continue from",
             damage.seq.max(first).max(1) - 1
@@ -298,7 +332,7 @@ fn plan_and_apply(
     }
     let (keep, drop_): (Vec<_>, Vec<_>) = cands.into_iter().partition(|c| c.bad.is_none());
     match &old {
-        Some(_) if drop_.is_empty() => Ok(()),
+        Some(_) if drop_.is_empty() && report.snapshots_rebuilt.is_empty() => Ok(()),
         None if keep.is_empty() => drop_aside(storage.as_ref(), dir, &found, drop_, report),
         _ => {
             let base = old.clone().unwrap_or_default();
@@ -355,6 +389,10 @@ fn rebuild_from_archive(
         return Ok(());
     }
     for (live, _) in lives.iter().zip(&failed).filter(|(_, failed)| !**failed) {
+        // A usable snapshot of this projection at `s` stays as it is.
+        if cands.iter().any(|c| c.bad.is_none() && c.r.projection == live.name() && c.r.seq == s) {
+            continue;
+        }
         let Ok(state) = live.save() else { continue };
         let path = annal_compactor::snapshot_path(dir, live.name(), s);
         if storage.exists(&path).map_err(io("stat", &path))? {
@@ -402,7 +440,8 @@ fn repair_manifest(
     report: &mut RepairReport,
 ) -> Result<()> {
     let (keep, drop_): (Vec<_>, Vec<_>) = cands.into_iter().partition(|c| c.bad.is_none());
-    if matches!(found, Found::Intact(_)) && drop_.is_empty() {
+    if matches!(found, Found::Intact(_)) && drop_.is_empty() && report.snapshots_rebuilt.is_empty()
+    {
         return Ok(());
     }
     if first > 1 && !keep.iter().any(|c| c.r.projection == StreamIndex::NAME) {
@@ -424,8 +463,14 @@ fn repair_manifest(
         // Never compacted (or nothing usable): the log from sequence 1 is the whole journal.
         return drop_aside(storage, dir, found, drop_, report);
     }
+    // Without a snapshot of the stream index that covers the recorded log start, the journal is
+    // rebuilt from the log's first record (which is then 1): that is the log start.
+    let covered = |m: &Manifest| {
+        keep.iter().any(|c| c.r.projection == StreamIndex::NAME && c.r.seq + 1 >= m.log_start)
+    };
     let (base, start) = match found {
-        Found::Intact(m) => (m.clone(), m.log_start.clamp(first, last + 1)),
+        Found::Intact(m) if covered(m) => (m.clone(), m.log_start.clamp(first, last + 1)),
+        Found::Intact(m) => (m.clone(), first),
         Found::Missing | Found::Damaged(_) => (Manifest::default(), first),
     };
     let why = why_rewrite(found, "snapshots that cannot be used");
@@ -458,8 +503,19 @@ fn restart(
     if let Some(done) = points.iter().copied().find(|p| half_done(storage.as_ref(), scan, *p)) {
         points = vec![done];
     }
+    // The first point the log continues from; but when nothing of the log survives past it (an
+    // empty restart), the newest such point, whose snapshots hold the most.
+    let mut chosen: Option<(u64, ChainValue, Continuation, bool)> = None;
     for (s, chain) in points {
         let Some(plan) = continue_from(storage.as_ref(), scan, s, chain)? else { continue };
+        let empty = plan.image.as_ref().is_some_and(|i| i.last_seq == s);
+        match &chosen {
+            None => chosen = Some((s, chain, plan, empty)),
+            Some((.., true)) if empty => chosen = Some((s, chain, plan, empty)),
+            Some(_) => break,
+        }
+    }
+    if let Some((s, chain, plan, _)) = chosen {
         // Copies first, then the new segment, then the commit, then the removals: a crash at any
         // point leaves files that a later repair (or an open) continues from.
         let doomed: Vec<PathBuf> = scan
@@ -536,40 +592,77 @@ fn restart(
 }
 
 /// Rewrites a segment whose header is damaged while the chain value before it is known (the
-/// log's start, or the intact records before it), from its intact frames. Returns whether it
-/// did: nothing is lost, and the damaged file is copied into quarantine first.
+/// log's start, or the intact records before it), from its intact frames, when they reach the
+/// segment's known end: nothing is lost, and the damaged file is copied into quarantine first.
+/// Returns what undoes it (the plan that follows may still refuse), or `None` when it did not.
 fn rewrite_header(
     storage: &Arc<dyn Storage>,
     dir: &Path,
     scan: &LogScan,
     damage: &Damage,
     report: &mut RepairReport,
-) -> Result<bool> {
-    let Some(seg) = scan.segments.iter().find(|seg| seg.first_seq == damage.seq) else {
-        return Ok(false);
+) -> Result<Option<Undo>> {
+    let Some(i) = scan.segments.iter().position(|seg| seg.first_seq == damage.seq) else {
+        return Ok(None);
     };
+    let seg = &scan.segments[i];
     if damage.offset >= SEGMENT_HEADER_BYTES as u64 || seg.chain_before.is_some() {
-        return Ok(false);
+        return Ok(None);
     }
     let chain = if damage.seq == 1 {
         annal_wal::CHAIN_START
     } else if damage.seq > scan.first_seq() && scan.last_good + 1 == damage.seq {
         scan.chain_head
     } else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some(Continuation { image: Some(image), .. }) =
         continue_from(storage.as_ref(), scan, damage.seq - 1, chain)?
     else {
-        return Ok(false);
+        return Ok(None);
     };
+    // Frames short of the segment's known end: more damage inside it, which a restart or a cut
+    // judges better on the original bytes.
+    let end = seg
+        .footer
+        .map(|f| f.last_seq)
+        .or_else(|| scan.segments.get(i + 1).map(|n| n.first_seq - 1));
+    if end.is_some_and(|e| e != image.last_seq) {
+        return Ok(None);
+    }
+    let original = storage.map_file(&seg.path).map_err(io("read", &seg.path))?.to_vec();
     let note = format!(
         "segment header rewritten by repair: {} at byte offset {}; the chain value before sequence {} is the log's",
         damage.reason, damage.offset, damage.seq
     );
-    report.quarantined.push(quarantine::copy(storage.as_ref(), dir, &seg.path, &note)?);
+    let copy = quarantine::copy(storage.as_ref(), dir, &seg.path, &note)?;
+    report.quarantined.push(copy.clone());
     report.headers_rewritten.push(image.write(storage.as_ref(), dir)?);
-    Ok(true)
+    Ok(Some(Undo { path: seg.path.clone(), original, copy }))
+}
+
+/// How to put back a segment [`rewrite_header`] rewrote, when the rest of the plan refuses.
+struct Undo {
+    path: PathBuf,
+    original: Vec<u8>,
+    copy: PathBuf,
+}
+
+impl Undo {
+    /// Restores the original bytes and removes the quarantine copy and its note, so that a
+    /// refusal leaves every file as it found it.
+    fn apply(self, storage: &dyn Storage, report: &mut RepairReport) -> Result<()> {
+        annal_storage::write_atomic(storage, &self.path, &self.original)
+            .map_err(|e| Error::Wal(e.into()))?;
+        let mut note = self.copy.clone().into_os_string();
+        note.push(".why.txt");
+        for p in [self.copy.clone(), PathBuf::from(note)] {
+            remove(storage, &p)?;
+        }
+        report.quarantined.retain(|q| *q != self.copy);
+        report.headers_rewritten.retain(|h| *h != self.path);
+        Ok(())
+    }
 }
 
 /// Whether a restart from `(s, chain)` was begun and not finished: a segment starts at `s + 1`
@@ -612,7 +705,10 @@ fn continue_from(
         // or, when its header is damaged, from its frames rewritten under a new header.
         Some(i) => match segs[i].chain_before {
             Some(before) if before == chain => {
-                return Ok(Some(Continuation { image: None, chains: Vec::new() }));
+                // The chain values along what follows, so that later snapshots can be checked.
+                let mut chains = Vec::new();
+                follow_chain(storage, &segs[i..], s + 1, chain, &mut chains);
+                return Ok(Some(Continuation { image: None, chains }));
             }
             Some(_) => return Ok(None),
             None => (i, &segs[i]),
@@ -646,6 +742,15 @@ fn continue_from(
             .first()
             .map_or_else(|| intact.iter().any(|f| f.last_seq() == s), |f| f.first_seq == s + 1);
     if !held_to_s {
+        // The log ends before the snapshot (its last segment holds nothing from `s` on): it
+        // restarts empty past the snapshot, which holds the state of what was lost.
+        let ends_before = i + 1 == segs.len()
+            && frames.is_empty()
+            && intact.iter().all(|f| f.last_seq() < s)
+            && holder.footer.is_none_or(|f| f.last_seq < s);
+        if ends_before && let Ok(image) = SegmentImage::new(s + 1, chain, &[]) {
+            return Ok(Some(Continuation { image: Some(image), chains: Vec::new() }));
+        }
         return Ok(None);
     }
     let mut chains = Vec::new();
@@ -671,7 +776,42 @@ fn continue_from(
     }
     // The new segment is built (and checked) before anything is changed.
     let Ok(image) = SegmentImage::new(s + 1, chain, &frames) else { return Ok(None) };
+    if end == Some(next - 1) {
+        follow_chain(storage, &segs[i + 1..], next, c, &mut chains);
+    }
     Ok(Some(Continuation { image: Some(image), chains }))
+}
+
+/// Extends `chains` along `segs` (oldest first) from sequence `next`, whose chain value before
+/// is `chain`, through their intact frames for as long as they continue the log: each segment
+/// must start at the next sequence number with that chain value in its header.
+fn follow_chain(
+    storage: &dyn Storage,
+    segs: &[salvage::SegmentFile],
+    mut next: u64,
+    mut chain: ChainValue,
+    chains: &mut Vec<(u64, ChainValue)>,
+) {
+    for seg in segs {
+        if seg.first_seq != next || seg.chain_before != Some(chain) {
+            return;
+        }
+        let Ok(bytes) = storage.map_file(&seg.path) else { return };
+        for f in salvage::intact_frames(&bytes) {
+            if f.first_seq != next {
+                return;
+            }
+            for (k, (ts, payload)) in f.records.iter().enumerate() {
+                let seq = f.first_seq + k as u64;
+                chain = annal_wal::chain_next(&chain, seq, *ts, payload);
+                chains.push((seq, chain));
+            }
+            next = f.last_seq() + 1;
+        }
+        if seg.footer.is_some_and(|footer| footer.last_seq + 1 != next) {
+            return;
+        }
+    }
 }
 
 /// A MANIFEST entry read back from its file.
