@@ -10,13 +10,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use annal_compactor::{Manifest, Snapshot, SnapshotRef, snapshot_path};
-use annal_projection::replay::{fold_from, fold_records, resolve};
-use annal_projection::{Projection, StreamIndex, Until};
+use annal_projection::{Projection, StreamIndex};
 use annal_storage::Storage;
 use annal_wal::{Log, Problem};
 
 use crate::error::{Error, Result};
-use crate::journal::{Inner, Journal};
+use crate::journal::Journal;
 use crate::live::LiveSet;
 
 /// What [`Journal::compact`] did.
@@ -59,24 +58,6 @@ impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
-}
-
-/// The newest usable snapshot of `name` at schema `schema` with `seq <= target` that the log
-/// can continue from.
-fn newest_usable<'a>(
-    manifest: Option<&'a Manifest>,
-    log: &Log,
-    name: &'a str,
-    schema: u32,
-    target: u64,
-) -> Option<&'a SnapshotRef> {
-    let first = log.first_seq();
-    manifest?
-        .snapshots_of(name)
-        .filter(|s| {
-            s.schema_version == schema && s.seq <= target && s.seq >= first.saturating_sub(1)
-        })
-        .max_by_key(|s| s.seq)
 }
 
 pub(crate) fn read_snapshot(
@@ -157,7 +138,7 @@ pub(crate) fn load_snapshots(
     for slot in &mut live.slots {
         let name = slot.live.name();
         let schema = slot.live.schema_version();
-        match newest_usable(manifest, log, name, schema, last) {
+        match manifest.and_then(|m| m.newest_start(name, schema, log.first_seq(), last)) {
             Some(r) => {
                 let snap = read_snapshot(storage, dir, r)?;
                 let chain = match chains.get(&r.seq) {
@@ -207,103 +188,6 @@ pub(crate) fn load_snapshots(
         }
     }
     Ok(())
-}
-
-/// The earliest sequence number a replay of `P` can reach.
-fn earliest_reachable<P: Projection>(log: &Log, manifest: Option<&Manifest>) -> Option<u64> {
-    if log.first_seq() <= 1 {
-        return Some(0);
-    }
-    manifest?
-        .snapshots_of(P::NAME)
-        .filter(|s| {
-            s.schema_version == P::SCHEMA_VERSION && s.seq >= log.first_seq().saturating_sub(1)
-        })
-        .map(|s| s.seq)
-        .min()
-}
-
-/// The last sequence number a replay to `until` folds, when known without reading further.
-pub(crate) fn last_of(until: Until) -> Option<u64> {
-    match until {
-        Until::Seq(seq) => Some(seq),
-        Until::Time(_) | Until::End => None,
-    }
-}
-
-pub(crate) fn replay<P: Projection>(inner: &Inner, until: Until) -> Result<(P::State, u64)> {
-    // No compaction removes segments while this replay reads them.
-    let _no_compaction = inner.compacting.lock();
-    let log = &inner.log;
-    let manifest = inner.manifest.lock().clone();
-    let first = log.first_seq();
-    let asked = match until {
-        Until::Seq(seq) => format!("sequence {seq}"),
-        Until::Time(ts) => format!("time {ts} ns"),
-        Until::End => "the end".to_owned(),
-    };
-    // A target the log still holds (or the state just before its first event).
-    let in_log = match until {
-        Until::Seq(seq) if seq >= first.saturating_sub(1) => Some(resolve(log, until)?),
-        Until::Seq(_) => None,
-        Until::Time(ts) => log.seq_at_time(ts)?.or((first <= 1).then_some(0)),
-        Until::End => Some(log.last_seq()),
-    };
-    if let Some(target) = in_log {
-        if let Some(r) = newest_usable(manifest.as_ref(), log, P::NAME, P::SCHEMA_VERSION, target) {
-            let snap = read_snapshot(inner.storage.as_ref(), &inner.dir, r)?;
-            let state: P::State =
-                rmp_serde::from_slice(&snap.state).map_err(|e| Error::ProjectionFailed {
-                    projection: P::NAME,
-                    seq: r.seq,
-                    reason: format!("snapshot state does not decode: {e}"),
-                })?;
-            return Ok((fold_from::<P>(log, (r.seq, state), target)?, target));
-        }
-        if first <= 1 {
-            return Ok((fold_from::<P>(log, (0, P::State::default()), target)?, target));
-        }
-    }
-    // Neither a snapshot nor the log reaches the target: through archive/, from sequence 1.
-    let archive = inner.dir.join(annal_wal::ARCHIVE_DIR);
-    let archived = inner.storage.exists(&archive).map_err(|e| annal_wal::Error::Io {
-        op: "stat",
-        path: archive.clone(),
-        source: e,
-    })?;
-    if !archived {
-        let earliest = earliest_reachable::<P>(log, manifest.as_ref());
-        return Err(Error::Invalid(match earliest {
-            Some(e) => format!(
-                "{asked} cannot be reached by a replay of {}: the earliest reachable sequence is {e} (the log starts at \
-                 {first}; compact with --archive to keep older segments)",
-                P::NAME
-            ),
-            None => format!(
-                "{asked}: no snapshot of {} reaches the log, which starts at {first}",
-                P::NAME
-            ),
-        }));
-    }
-    let reader = annal_wal::Reader::open(std::sync::Arc::clone(&inner.storage), &inner.dir, 1)?;
-    let (state, at) = fold_records::<P>(
-        reader,
-        (0, P::State::default()),
-        last_of(until),
-        |seq, ts| match until {
-            Until::Seq(target) => seq <= target,
-            Until::Time(t) => ts <= t,
-            Until::End => true,
-        },
-    )?;
-    if let Until::Seq(target) = until
-        && at != target
-    {
-        return Err(Error::Invalid(format!(
-            "sequence {target} is past the end of the archive and log ({at})"
-        )));
-    }
-    Ok((state, at))
 }
 
 impl Journal {

@@ -646,16 +646,32 @@ impl Journal {
     }
 
     /// Replays `P` up to `until`: time travel. Starts from the newest snapshot of `P` at or
-    /// below the target (with `P`'s schema version), or from the start of the log. Returns the
-    /// state and the sequence number it stands at. Streams from the log: memory is the state,
-    /// not the log. `P` need not be registered (but only registered projections have
-    /// snapshots).
+    /// below the target (with `P`'s schema version), or from the start of the log, through
+    /// `archive/` below the log start. Returns the state and the sequence number it stands at.
+    /// Streams from the log: memory is the state, not the log. `P` need not be registered (but
+    /// only registered projections have snapshots). The same replay as
+    /// [`JournalReader::replay`](crate::JournalReader::replay).
     ///
     /// # Errors
-    /// `OutOfRange` for a target past the end, or before the earliest reachable sequence (which
+    /// `Invalid` for a target past the end, or before the earliest reachable sequence (which
     /// the error names); snapshot, read, envelope and decode errors.
     pub fn replay<P: Projection>(&self, until: Until) -> Result<(P::State, u64)> {
-        crate::compact::replay::<P>(&self.inner, until)
+        let inner = &self.inner;
+        // No compaction removes segments while this replay reads them.
+        let _no_compaction = inner.compacting.lock();
+        let manifest = inner.manifest.lock().clone();
+        let log = &inner.log;
+        crate::replay::replay::<P>(
+            &crate::replay::Source {
+                storage: inner.storage.as_ref(),
+                dir: &inner.dir,
+                manifest: manifest.as_ref(),
+                log_first: log.first_seq(),
+                last: Some(log.last_seq()),
+                records: &|from| Ok(log.read_from(from)),
+            },
+            until,
+        )
     }
 
     /// Makes every acknowledged event durable (needed only with `Manual` durability).

@@ -77,19 +77,24 @@ mod live;
 mod read;
 mod reader;
 mod repair;
+mod replay;
 
+pub use annal_compactor::{Manifest, SnapshotRef};
 pub use annal_projection::envelope::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
 pub use annal_projection::{
     Counts, CountsState, Entities, Entity, Envelope, Event, Meta, MetaRef, Projection, RawEvent,
     StreamIndex, Until,
 };
-pub use annal_wal::{Durability, RecoveryMode, RecoveryReport};
+pub use annal_wal::{
+    ChainValue, Durability, Record, RecoveryMode, RecoveryReport, SegmentSummary, WAL_DIR,
+    chain_next, to_hex,
+};
 pub use compact::{CompactReport, VerifyReport};
 pub use error::{Error, Result};
 pub use event::{Appended, Expect, NewEvent, TypedEvent};
 pub use journal::{Journal, JournalOptions, KEEP_SNAPSHOTS_DEFAULT, Loaded, LogView};
 pub use read::{Events, Query};
-pub use reader::JournalReader;
+pub use reader::{Chained, ChainedRecords, JournalReader, Records, Summary};
 pub use repair::{RepairReport, Restart, Salvaged, salvage};
 
 /// The write-ahead log under the journal.

@@ -4,14 +4,86 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use annal_compactor::Manifest;
-use annal_projection::replay::fold_records;
+use annal_compactor::{Manifest, SnapshotRef};
 use annal_projection::{Projection, Until};
 use annal_storage::{OsStorage, Storage};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::read::{Events, Query};
+
+/// What a journal's directory holds, as [`JournalReader::summary`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The log: segments in `wal/` and `archive/`, range, chain head, lock holder.
+    pub log: annal_wal::Summary,
+    /// The MANIFEST's log start (1 without a MANIFEST).
+    pub log_start: u64,
+    /// The MANIFEST's generation (0 without one).
+    pub generation: u64,
+    /// The snapshots the MANIFEST names.
+    pub snapshots: Vec<SnapshotRef>,
+}
+
+/// Records read from a journal's directory; see [`JournalReader::records`]. After an error it
+/// yields nothing more.
+#[derive(Debug)]
+pub struct Records {
+    inner: annal_wal::Reader,
+}
+
+impl Iterator for Records {
+    type Item = Result<annal_wal::Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|r| r.map_err(Error::from))
+    }
+}
+
+/// A record with the hash-chain values before and after it; see [`JournalReader::chained`].
+#[derive(Debug, Clone)]
+pub struct Chained {
+    /// The record.
+    pub record: annal_wal::Record,
+    /// The chain value before it.
+    pub prev: annal_wal::ChainValue,
+    /// The chain value after it.
+    pub chain: annal_wal::ChainValue,
+}
+
+/// Records with their chain values; see [`JournalReader::chained`].
+#[derive(Debug)]
+pub struct ChainedRecords {
+    records: annal_wal::Reader,
+    chain: annal_wal::ChainValue,
+    from: u64,
+}
+
+impl ChainedRecords {
+    /// The chain value after the last record read (yielded, or skipped below `from`).
+    #[must_use]
+    pub fn head(&self) -> annal_wal::ChainValue {
+        self.chain
+    }
+}
+
+impl Iterator for ChainedRecords {
+    type Item = Result<Chained>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let record = match self.records.next()? {
+                Ok(record) => record,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let prev = self.chain;
+            self.chain = annal_wal::chain_next(&prev, record.seq, record.ts, &record.payload);
+            if record.seq >= self.from {
+                return Some(Ok(Chained { record, prev, chain: self.chain }));
+            }
+        }
+    }
+}
 
 /// A read-only view of the journal in a directory. Sees the complete, valid events on disk
 /// (a writer's unsynced or in-flight appends may or may not be there yet).
@@ -54,39 +126,74 @@ impl JournalReader {
         Ok(Manifest::read(self.storage.as_ref(), &self.dir)?)
     }
 
-    /// The raw records from sequence `from` (0: the earliest held), through `archive/` below
+    /// The directory's log reader from `from` (0: the earliest held), through `archive/` below
     /// the log start; a segment missing at or above the MANIFEST's log start is corruption.
-    ///
-    /// # Errors
-    /// The MANIFEST is damaged; the log cannot be read.
-    pub fn records(&self, from: u64) -> Result<annal_wal::Reader> {
+    fn log_reader(&self, from: u64) -> Result<annal_wal::Reader> {
         let log_start = self.manifest()?.map_or(1, |m| m.log_start.max(1));
         let reader = annal_wal::Reader::open(Arc::clone(&self.storage), &self.dir, from)?;
         Ok(reader.expect_start(log_start))
     }
 
-    /// The segments (in the log and the archive), the log's range and chain head, checked as
-    /// every reader checks them.
+    /// The stored records from sequence `from` on (0: the earliest held), through `archive/`
+    /// below the log start, gapless, each read the way every reader reads them: damage, or a
+    /// segment missing at or above the MANIFEST's log start, is an error naming the file,
+    /// offset and sequence number, never an early end.
     ///
     /// # Errors
-    /// Damage (a missing segment, a damaged footer, damage in the active segment); I/O errors.
-    pub fn summary(&self) -> Result<annal_wal::Summary> {
-        let summary = annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?.summary()?;
-        let log_start = self.manifest()?.map_or(1, |m| m.log_start.max(1));
-        let wal = self.dir.join(annal_wal::WAL_DIR);
-        let wal_empty = !self
-            .storage
-            .list_dir(&wal)
-            .map_err(|e| annal_wal::Error::Io { op: "list", path: wal, source: e })?
-            .iter()
-            .any(|n| annal_wal::format::parse_segment_file_name(n).is_some());
-        if (summary.earliest_seq() > log_start && !summary.segments.is_empty())
-            || (log_start > 1 && wal_empty)
+    /// The MANIFEST is damaged; the log cannot be read.
+    pub fn records(&self, from: u64) -> Result<Records> {
+        Ok(Records { inner: self.log_reader(from)? })
+    }
+
+    /// The records from `from` on (0: the earliest held) with the hash-chain values before and
+    /// after each (`chain = blake3(prev || seq || ts || payload)`), for an audit export: the
+    /// chain is computed from the header of the segment that holds `from`.
+    ///
+    /// # Errors
+    /// As [`JournalReader::records`]; a damaged segment header.
+    pub fn chained(&self, from: u64) -> Result<ChainedRecords> {
+        let view = annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?;
+        let (start, chain) = view.chain_start(from)?;
+        Ok(ChainedRecords { records: self.log_reader(start)?, chain, from: from.max(start) })
+    }
+
+    /// The segments (in the log and the archive), the log's range and chain head, and the
+    /// writer lock's holder, checked as every reader checks them; with the MANIFEST's log
+    /// start.
+    ///
+    /// # Errors
+    /// Damage (a missing segment, a damaged footer, damage in the active segment, a MANIFEST
+    /// whose log start no segment holds); I/O errors.
+    pub fn summary(&self) -> Result<Summary> {
+        let log = annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?.summary()?;
+        let manifest = self.manifest()?;
+        let log_start = manifest.as_ref().map_or(1, |m| m.log_start.max(1));
+        if (log.earliest_seq() > log_start && !log.segments.is_empty())
+            || (log_start > 1 && log.segments.is_empty())
         {
             // Not a later start: the segment holding the log start is gone. The reader names it.
-            self.records(0)?.next().transpose()?;
+            self.log_reader(0)?.next().transpose()?;
+            return Err(Error::Wal(annal_wal::Error::Corrupt {
+                file: self.dir.join(annal_wal::WAL_DIR),
+                offset: 0,
+                seq: log_start,
+                reason: format!(
+                    "the MANIFEST's log start is {log_start} but no segment holds it: segments are missing"
+                ),
+            }));
         }
-        Ok(summary)
+        Ok(Summary {
+            log,
+            log_start,
+            generation: manifest.as_ref().map_or(0, |m| m.generation),
+            snapshots: manifest.map(|m| m.snapshots).unwrap_or_default(),
+        })
+    }
+
+    /// The file a snapshot the MANIFEST names is stored in.
+    #[must_use]
+    pub fn snapshot_path(&self, snapshot: &SnapshotRef) -> PathBuf {
+        annal_compactor::snapshot_path(&self.dir, &snapshot.projection, snapshot.seq)
     }
 
     /// The first sequence number the log holds (1 unless compaction truncated it).
@@ -110,106 +217,37 @@ impl JournalReader {
     /// Reads events matching `query`, decoded as `E` (`serde_json::Value` for any event).
     /// Reaches into `archive/` for sequence numbers below the log start, when there is one.
     pub fn read<E: DeserializeOwned + 'static>(&self, query: Query) -> Result<Events<E>> {
-        let records = self.records(query.from)?;
+        let records = self.log_reader(query.from)?;
         Ok(Events::new(records, query))
     }
 
     /// Like [`JournalReader::read`], waiting for new events instead of ending.
     pub fn follow<E: DeserializeOwned + 'static>(&self, query: Query) -> Result<Events<E>> {
-        let records = self.records(query.from)?;
+        let records = self.log_reader(query.from)?;
         Ok(Events::following(records.follow(), query))
     }
 
     /// Replays `P` up to `until`, from the newest usable snapshot at or below the target, or
     /// from the start of the log (through `archive/` when the log was truncated). Returns the
-    /// state and the sequence number it stands at.
+    /// state and the sequence number it stands at. The same replay as
+    /// [`Journal::replay`](crate::Journal::replay).
     ///
     /// # Errors
     /// `Invalid` naming the earliest reachable sequence when the target cannot be reached, or
     /// lies past the end; snapshot, read and decode errors.
     pub fn replay<P: Projection>(&self, until: Until) -> Result<(P::State, u64)> {
-        let first = self.first_seq()?;
         let manifest = self.manifest()?;
-        let keep = |seq: u64, ts: u64| match until {
-            Until::Seq(target) => seq <= target,
-            Until::Time(t) => ts <= t,
-            Until::End => true,
-        };
-        // Snapshots usable for this target, newest first.
-        let mut candidates: Vec<_> = manifest
-            .as_ref()
-            .map(|m| {
-                m.snapshots_of(P::NAME)
-                    .filter(|s| {
-                        s.schema_version == P::SCHEMA_VERSION && s.seq >= first.saturating_sub(1)
-                    })
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        candidates.sort_by_key(|s| std::cmp::Reverse(s.seq));
-        let mut start = None;
-        for r in candidates {
-            let fits = match until {
-                Until::Seq(target) => r.seq <= target,
-                Until::End => true,
-                // The snapshot fits if its own last event is not after the time.
-                Until::Time(t) => {
-                    // A snapshot whose last event is no longer held (it sits right below the log
-                    // start) cannot be placed in time: it does not fit.
-                    let mut at =
-                        annal_wal::Reader::open(Arc::clone(&self.storage), &self.dir, r.seq)?;
-                    match at.next() {
-                        Some(Ok(rec)) => rec.seq == r.seq && rec.ts <= t,
-                        Some(Err(annal_wal::Error::BeforeStart { .. })) | None => false,
-                        Some(Err(e)) => return Err(e.into()),
-                    }
-                }
-            };
-            if fits {
-                let snap = crate::compact::read_snapshot(self.storage.as_ref(), &self.dir, &r)?;
-                let state: P::State =
-                    rmp_serde::from_slice(&snap.state).map_err(|e| Error::ProjectionFailed {
-                        projection: P::NAME,
-                        seq: r.seq,
-                        reason: format!("snapshot state does not decode: {e}"),
-                    })?;
-                start = Some((r.seq, state));
-                break;
-            }
-        }
-        let start = start.unwrap_or_default();
-        let from = start.0 + 1;
-        if start.0 == 0
-            && first > 1
-            && !self.storage.exists(&self.dir.join(annal_wal::ARCHIVE_DIR)).unwrap_or(false)
-        {
-            let earliest = manifest.as_ref().and_then(|m| {
-                m.snapshots_of(P::NAME)
-                    .filter(|s| s.seq >= first.saturating_sub(1))
-                    .map(|s| s.seq)
-                    .min()
-            });
-            return Err(Error::Invalid(match earliest {
-                Some(e) => format!(
-                    "the target is before the earliest sequence a replay of {} can reach, {e} (the log starts at {first})",
-                    P::NAME
-                ),
-                None => {
-                    format!("no snapshot of {} reaches the log, which starts at {first}", P::NAME)
-                }
-            }));
-        }
-        let (state, at) =
-            fold_records::<P>(self.records(from)?, start, crate::compact::last_of(until), keep)?;
-        if let Until::Seq(target) = until
-            && at != target
-        {
-            return Err(Error::Invalid(format!(
-                "sequence {target} is past the end of the journal (last: {at})"
-            )));
-        }
-        Ok((state, at))
+        crate::replay::replay::<P>(
+            &crate::replay::Source {
+                storage: self.storage.as_ref(),
+                dir: &self.dir,
+                manifest: manifest.as_ref(),
+                log_first: self.first_seq()?,
+                last: None,
+                records: &|from| self.log_reader(from),
+            },
+            until,
+        )
     }
 }
 

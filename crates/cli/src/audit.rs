@@ -11,12 +11,8 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use annal::RawEvent;
-use annal_wal::format::{
-    SEGMENT_HEADER_BYTES, SegmentHeader, parse_segment_file_name, segment_file_name,
-};
-use annal_wal::{ChainValue, chain_next, to_hex};
-use anyhow::{Context, bail};
+use annal::{ChainValue, RawEvent, chain_next, to_hex};
+use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::write_cmds::require_journal;
@@ -36,46 +32,6 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// The segments' first sequence numbers in `dir`, sorted.
-fn segment_firsts(dir: &Path) -> anyhow::Result<Vec<u64>> {
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let mut firsts: Vec<u64> = std::fs::read_dir(dir)
-        .with_context(|| format!("list {}", dir.display()))?
-        .filter_map(|e| {
-            e.ok().and_then(|e| parse_segment_file_name(&e.file_name().to_string_lossy()))
-        })
-        .collect();
-    firsts.sort_unstable();
-    Ok(firsts)
-}
-
-/// The chain value before the first record of the segment holding `seq` (in `archive/` or the
-/// log; 0: the earliest record held) and that segment's first sequence number.
-fn chain_start(dir: &Path, seq: u64) -> anyhow::Result<(u64, ChainValue)> {
-    let wal = dir.join(annal_wal::WAL_DIR);
-    let archive = dir.join(annal_wal::ARCHIVE_DIR);
-    let in_log = segment_firsts(&wal)?;
-    let Some(&log_first) = in_log.first() else { bail!("{} holds no segment", wal.display()) };
-    let archived = segment_firsts(&archive)?;
-    let earliest = archived.first().map_or(log_first, |&a| a.min(log_first));
-    let seq = if seq == 0 { earliest } else { seq };
-    if seq < earliest {
-        return Err(annal_wal::Error::BeforeStart { seq, earliest }.into());
-    }
-    let (place, firsts) = if seq < log_first { (archive, &archived) } else { (wal, &in_log) };
-    let first = firsts.iter().rev().find(|&&f| f <= seq).copied().expect("seq >= earliest");
-    let path = place.join(segment_file_name(first));
-    let mut header = [0u8; SEGMENT_HEADER_BYTES];
-    let file = std::fs::File::open(&path).with_context(|| format!("open {}", path.display()))?;
-    std::os::unix::fs::FileExt::read_exact_at(&file, &mut header, 0)
-        .with_context(|| format!("read {}", path.display()))?;
-    let header = SegmentHeader::decode(&header)
-        .map_err(|e| integrity(format!("{}: segment header: {e}", path.display())))?;
-    Ok((first, header.chain_before))
-}
-
 /// Writes the export; returns the chain head (also printed on stderr).
 pub fn export(
     dir: &Path,
@@ -85,9 +41,8 @@ pub fn export(
     out_path: Option<&Path>,
 ) -> anyhow::Result<String> {
     require_journal(dir)?;
-    let (start, mut chain) = chain_start(dir, from)?;
-    let from = from.max(start);
-    let records = annal::JournalReader::open(dir)?.records(start)?;
+    let reader = annal::JournalReader::open(dir)?;
+    let mut records = reader.chained(from)?;
     // A file export is written beside its target under a temporary name and renamed over it
     // only once complete and synced: a failed export leaves no partial file, and an earlier
     // export at that path stays whole. The temporary file is private (0600), like the store.
@@ -134,22 +89,17 @@ pub fn export(
     };
     let last = until.unwrap_or(u64::MAX);
     let bar = out::progress(
-        last.saturating_sub(from)
-            .min(out::last_seq(&annal::JournalReader::open(dir)?)?.saturating_sub(from))
-            + 1,
+        last.saturating_sub(from).min(out::last_seq(&reader)?.saturating_sub(from)) + 1,
         "export",
     );
     let mut count = 0u64;
-    for record in records {
-        let record = record?;
+    let mut chain = None;
+    for chained in records.by_ref() {
+        let annal::Chained { record, prev, chain: after } = chained?;
         if record.seq > last {
             break;
         }
-        let prev = chain;
-        chain = chain_next(&chain, record.seq, record.ts, &record.payload);
-        if record.seq < from {
-            continue;
-        }
+        chain = Some(after);
         let event = RawEvent::parse(record.seq, record.ts, &record.payload)?.to_event::<Value>()?;
         let fields = out::event_json(&event);
         match &mut output {
@@ -165,7 +115,7 @@ pub fn export(
                     fields["meta"].to_string(),
                     hex(&record.payload),
                     to_hex(&prev),
-                    to_hex(&chain),
+                    to_hex(&after),
                 ])
                 .with_context(write_err)?,
             Output::Json(sink) => {
@@ -173,7 +123,7 @@ pub fn export(
                 line["ts_ns"] = json!(record.ts);
                 line["payload"] = json!(hex(&record.payload));
                 line["prev"] = json!(to_hex(&prev));
-                line["chain"] = json!(to_hex(&chain));
+                line["chain"] = json!(to_hex(&after));
                 serde_json::to_writer(&mut *sink, &line).with_context(write_err)?;
                 sink.write_all(b"\n").with_context(write_err)?;
             }
@@ -196,6 +146,8 @@ pub fn export(
         }
     }
     bar.finish_and_clear();
+    // With no record exported, the chain value where the export would have started.
+    let chain = chain.unwrap_or_else(|| records.head());
     eprintln!("exported {count} records; chain head: {}", to_hex(&chain));
     Ok(to_hex(&chain))
 }

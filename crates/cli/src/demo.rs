@@ -58,7 +58,7 @@ fn workflow(journal: &Journal, range: std::ops::Range<u64>) -> anyhow::Result<()
 }
 
 pub fn run(dir: &Path) -> anyhow::Result<()> {
-    if dir.join(annal_wal::WAL_DIR).exists() {
+    if dir.join(annal::WAL_DIR).exists() {
         bail!(
             "{} already holds a journal; remove it or pass another directory (annal demo DIR)",
             dir.display()

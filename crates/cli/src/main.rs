@@ -294,19 +294,6 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 return EXIT_INTEGRITY;
             }
         }
-        if let Some(e) = cause.downcast_ref::<annal_wal::Error>() {
-            if matches!(e, annal_wal::Error::Locked { .. }) {
-                return EXIT_CONFLICT;
-            }
-            if e.is_integrity() {
-                return EXIT_INTEGRITY;
-            }
-        }
-        if let Some(annal_compactor::Error::Corrupt { .. }) =
-            cause.downcast_ref::<annal_compactor::Error>()
-        {
-            return EXIT_INTEGRITY;
-        }
     }
     1
 }

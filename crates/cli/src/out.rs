@@ -110,11 +110,11 @@ pub fn spinner(what: &str) -> indicatif::ProgressBar {
 
 /// The last sequence number readable in the journal.
 pub fn last_seq(reader: &JournalReader) -> anyhow::Result<u64> {
-    Ok(reader.summary()?.last_seq)
+    Ok(reader.summary()?.log.last_seq)
 }
 
 /// A segment as `info` prints it.
-pub fn segment_json(s: &annal::wal::SegmentSummary) -> Value {
+pub fn segment_json(s: &annal::SegmentSummary) -> Value {
     json!({
         "file": s.path.display().to_string(),
         "first_seq": s.first_seq,

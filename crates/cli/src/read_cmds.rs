@@ -96,7 +96,7 @@ pub fn snapshots(dir: &Path) -> anyhow::Result<()> {
             m.snapshots
                 .iter()
                 .map(|s| {
-                    let path = annal_compactor::snapshot_path(dir, &s.projection, s.seq);
+                    let path = reader.snapshot_path(s);
                     let bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
                     json!({
                         "projection": s.projection,
@@ -128,24 +128,12 @@ pub fn snapshots(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// The pid in the LOCK file, and whether a live process holds it.
-fn lock_holder(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join(annal_wal::LOCK_FILE)).unwrap_or_default();
-    let Ok(pid) = text.trim().parse::<u32>() else { return Value::Null };
-    // The lock is an OS lock on the file: a pid whose process is gone holds nothing.
-    let alive = Path::new("/proc").join(pid.to_string()).exists();
-    let held = alive
-        && std::fs::File::open(dir.join(annal_wal::LOCK_FILE))
-            .is_ok_and(|f| f.try_lock_shared().is_err());
-    json!({"pid": pid, "held": held})
-}
-
 pub fn info(dir: &Path) -> anyhow::Result<()> {
     let reader = reader(dir)?;
-    let log = reader.summary()?;
+    let summary = reader.summary()?;
+    let log = &summary.log;
     let first_ts = ts_of(&reader, log.first_seq.max(1)).filter(|_| log.last_seq >= log.first_seq);
     let last_ts = ts_of(&reader, log.last_seq);
-    let manifest = reader.manifest()?;
     let bytes: u64 = log.segments.iter().map(|s| s.file_bytes).sum();
     out::print(&json!({
         "dir": dir.display().to_string(),
@@ -154,19 +142,19 @@ pub fn info(dir: &Path) -> anyhow::Result<()> {
         "events": log.last_seq + 1 - log.first_seq.min(log.last_seq + 1),
         "first_ts": first_ts.map(out::rfc3339),
         "last_ts": last_ts.map(out::rfc3339),
-        "chain_head": annal::wal::to_hex(&log.chain_head),
+        "chain_head": annal::to_hex(&log.chain_head),
         "bytes": bytes,
         "segments": log.segments.iter().map(out::segment_json).collect::<Vec<_>>(),
         "earliest_seq": log.earliest_seq(),
         "archived": log.archived.iter().map(out::segment_json).collect::<Vec<_>>(),
-        "snapshots": manifest.as_ref().map_or(0, |m| m.snapshots.len()),
-        "log_start": manifest.as_ref().map_or(1, |m| m.log_start.max(1)),
-        "lock": lock_holder(dir),
+        "snapshots": summary.snapshots.len(),
+        "log_start": summary.log_start,
+        "lock": log.lock.filter(|l| l.pid.is_some()).map(|l| json!({"pid": l.pid, "held": l.held})),
     }))
 }
 
 pub fn salvage(file: &Path) -> anyhow::Result<()> {
-    let storage = annal_storage::OsStorage::new();
+    let storage = annal::storage::OsStorage::new();
     let found =
         annal::salvage(&storage, file).with_context(|| format!("salvage {}", file.display()))?;
     let mut prev: Option<u64> = None;

@@ -42,7 +42,7 @@ pub fn require_journal(dir: &Path) -> anyhow::Result<()> {
         ),
         Err(e) => bail!("cannot open the journal at {}: {e}", dir.display()),
     }
-    let wal = dir.join(annal_wal::WAL_DIR);
+    let wal = dir.join(annal::WAL_DIR);
     match std::fs::metadata(&wal) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => bail!("no journal at {}: its wal/ is not a directory", dir.display()),
@@ -62,7 +62,7 @@ fn open(dir: &Path, wait: Option<f64>) -> anyhow::Result<Journal> {
 }
 
 pub fn init(dir: &Path) -> anyhow::Result<()> {
-    let existed = dir.join(annal_wal::WAL_DIR).is_dir();
+    let existed = dir.join(annal::WAL_DIR).is_dir();
     let journal = Journal::open(dir).with_context(|| format!("create {}", dir.display()))?;
     out::report_recovery(dir, journal.recovery_report());
     out::print(
@@ -413,7 +413,7 @@ fn verify_json(report: &annal::VerifyReport, torn_tail: Value) -> (Value, Option
         "ok": report.is_ok(),
         "segments": report.log.segments,
         "records": report.log.records,
-        "chain_head": annal_wal::to_hex(&report.log.chain_head),
+        "chain_head": annal::to_hex(&report.log.chain_head),
         "snapshots_checked": report.snapshots_checked,
         "snapshots_replayed": report.snapshots_replayed,
         "problems": problems,

@@ -196,6 +196,35 @@ impl Manifest {
     ) -> impl Iterator<Item = &'a SnapshotRef> + 'a {
         self.snapshots.iter().filter(move |s| s.projection == projection)
     }
+
+    /// The snapshots of `projection` at schema version `schema` that a log whose first record
+    /// is `log_first` continues (each at or above `log_first - 1`), newest first: where a
+    /// replay or an open of that projection can start.
+    pub fn starts<'a>(
+        &'a self,
+        projection: &'a str,
+        schema: u32,
+        log_first: u64,
+    ) -> impl Iterator<Item = &'a SnapshotRef> + 'a {
+        let mut starts: Vec<&SnapshotRef> = self
+            .snapshots_of(projection)
+            .filter(|s| s.schema_version == schema && s.seq >= log_first.saturating_sub(1))
+            .collect();
+        starts.sort_by_key(|s| std::cmp::Reverse(s.seq));
+        starts.into_iter()
+    }
+
+    /// The newest of [`Manifest::starts`] at or below `target`.
+    #[must_use]
+    pub fn newest_start<'a>(
+        &'a self,
+        projection: &'a str,
+        schema: u32,
+        log_first: u64,
+        target: u64,
+    ) -> Option<&'a SnapshotRef> {
+        self.starts(projection, schema, log_first).find(|s| s.seq <= target)
+    }
 }
 
 #[cfg(test)]

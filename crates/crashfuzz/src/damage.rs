@@ -398,7 +398,7 @@ fn read_paths(
     let reader = JournalReader::open_with(Arc::clone(&storage), DIR).map_err(|e| e.to_string());
     let summary = reader.as_ref().map_err(Clone::clone).and_then(|r| {
         r.summary()
-            .map(|s| format!("{}..={}", s.earliest_seq(), s.last_seq))
+            .map(|s| format!("{}..={}", s.log.earliest_seq(), s.log.last_seq))
             .map_err(|e| e.to_string())
     });
     let first = want.records.first().map_or(1, |r| r.0);

@@ -37,15 +37,6 @@ pub enum Error {
         /// The one it found instead.
         found: u64,
     },
-    /// A sequence number or time outside what the log holds.
-    OutOfRange {
-        /// What was asked for.
-        asked: String,
-        /// First sequence number held.
-        first: u64,
-        /// Last sequence number held.
-        last: u64,
-    },
 }
 
 impl Error {
@@ -71,9 +62,6 @@ impl fmt::Display for Error {
                 f,
                 "sequence {expected} was removed while it was being read (found {found} next): a compaction ran meanwhile; retry"
             ),
-            Error::OutOfRange { asked, first, last } => {
-                write!(f, "{asked} is outside the journal, which holds sequences {first}..={last}")
-            }
         }
     }
 }

@@ -1,9 +1,9 @@
 //! annal-projection: event envelopes, projections, and the replay engine.
 //!
 //! A [`Projection`] is a pure fold of events into a state. The state at sequence number S is
-//! by definition the fold of events 1..=S; [`replay()`] computes it by streaming the log (memory
-//! is the state plus one segment window), and the journal keeps registered projections current
-//! as events are acknowledged.
+//! by definition the fold of events 1..=S; [`replay::fold_records`] computes it by streaming the
+//! log (memory is the state plus one segment window), and the journal keeps registered
+//! projections current as events are acknowledged.
 //!
 //! Events are stored as WAL records whose payload is an [envelope] (stream, version,
 //! type, metadata) followed by the data in MessagePack with named fields, so that any event can
@@ -39,4 +39,4 @@ pub use builtin::{Counts, CountsState, Entities, Entity, StreamIndex, merge_patc
 pub use envelope::{Envelope, Event, Meta, MetaRef, RawEvent};
 pub use error::{Error, Result};
 pub use projection::Projection;
-pub use replay::{Until, replay};
+pub use replay::Until;

@@ -1,6 +1,8 @@
-//! Replay: folding a projection over the log, from the start or from a known state, up to a
-//! sequence number, a time, or the end. Streams from the log: memory is the state plus one
-//! segment window, not the log.
+//! Replay: folding a projection over records, from the start or from a known state, up to a
+//! target ([`Until`], whose meaning is decided here, once). Streams the records: memory is the
+//! state plus one segment window, not the log. Which snapshot serves a target is the
+//! compactor's decision (`Manifest::replay_starts`); the journal and its directory reader share
+//! one replay built from these pieces.
 
 use annal_wal::Log;
 
@@ -20,25 +22,36 @@ pub enum Until {
     End,
 }
 
-/// Resolves `until` to a sequence number of `log` (0 when it selects nothing).
-///
-/// # Errors
-/// `OutOfRange` for a sequence number past the end or before the log start, or a time before
-/// the first event held.
-pub fn resolve(log: &Log, until: Until) -> Result<u64> {
-    let first = log.first_seq();
-    let last = log.last_seq();
-    match until {
-        Until::End => Ok(last),
-        Until::Seq(seq) if seq > last || seq < first.saturating_sub(1) => {
-            Err(Error::OutOfRange { asked: format!("sequence {seq}"), first, last })
+impl Until {
+    /// Whether a replay to this target folds the record `seq` with timestamp `ts` (records come
+    /// in sequence order with non-decreasing timestamps, so the first one it does not fold ends
+    /// the replay).
+    #[must_use]
+    pub fn includes(self, seq: u64, ts: u64) -> bool {
+        match self {
+            Until::Seq(target) => seq <= target,
+            Until::Time(t) => ts <= t,
+            Until::End => true,
         }
-        Until::Seq(seq) => Ok(seq),
-        Until::Time(ts) => match log.seq_at_time(ts)? {
-            Some(seq) => Ok(seq),
-            None if first == 1 => Ok(0),
-            None => Err(Error::OutOfRange { asked: format!("time {ts} ns"), first, last }),
-        },
+    }
+
+    /// The last sequence number a replay to this target folds, when the target names it.
+    #[must_use]
+    pub fn last_seq(self) -> Option<u64> {
+        match self {
+            Until::Seq(seq) => Some(seq),
+            Until::Time(_) | Until::End => None,
+        }
+    }
+
+    /// The target in words, for messages.
+    #[must_use]
+    pub fn describe(self) -> String {
+        match self {
+            Until::Seq(seq) => format!("sequence {seq}"),
+            Until::Time(ts) => format!("time {ts} ns"),
+            Until::End => "the end".to_owned(),
+        }
     }
 }
 
@@ -49,39 +62,23 @@ pub fn resolve(log: &Log, until: Until) -> Result<u64> {
 /// # Errors
 /// Read errors of the log, malformed envelopes, events that do not decode as `P::Event`.
 pub fn fold_from<P: Projection>(log: &Log, from: (u64, P::State), target: u64) -> Result<P::State> {
-    let (at, mut state) = from;
-    if target <= at {
-        return Ok(state);
-    }
-    for (expected, record) in (at + 1..).zip(log.read_from(at + 1)) {
-        let record = record?;
-        if record.seq > target {
-            break;
-        }
-        if record.seq != expected {
-            return Err(Error::Gap { expected, found: record.seq });
-        }
-        apply_raw::<P>(&mut state, &RawEvent::parse(record.seq, record.ts, &record.payload)?)?;
-        if record.seq == target {
-            break;
-        }
-    }
-    Ok(state)
+    let at = from.0;
+    Ok(fold_records::<P>(log.read_from(at + 1), from, Until::Seq(target))?.0)
 }
 
-/// Folds `P` over records in sequence order while `keep(seq, ts)` holds, and not past `last`
-/// (no record after it is read), starting from `state` at `at`; returns the state and the
-/// sequence number it stands at. For readers other
-/// than a live log's, such as one that also reads archived segments.
+/// Folds `P` over records in sequence order up to `until`, starting from `state` at `at`;
+/// returns the state and the sequence number it stands at. Reads no record past a target
+/// sequence number; for any other target, the first record past it ends the fold. Records at or
+/// below `at` are skipped; a record that is not the next one is a [`Error::Gap`].
 ///
 /// # Errors
 /// Read errors, malformed envelopes, events that do not decode.
 pub fn fold_records<P: Projection>(
     records: impl Iterator<Item = annal_wal::Result<annal_wal::Record>>,
     (mut at, mut state): (u64, P::State),
-    last: Option<u64>,
-    mut keep: impl FnMut(u64, u64) -> bool,
+    until: Until,
 ) -> Result<(P::State, u64)> {
+    let last = until.last_seq();
     if last.is_some_and(|last| at >= last) {
         return Ok((state, at));
     }
@@ -90,7 +87,7 @@ pub fn fold_records<P: Projection>(
         if record.seq <= at {
             continue;
         }
-        if !keep(record.seq, record.ts) {
+        if !until.includes(record.seq, record.ts) {
             break;
         }
         if record.seq != at + 1 {
@@ -114,23 +111,4 @@ pub fn apply_raw<P: Projection>(state: &mut P::State, raw: &RawEvent<'_>) -> Res
         P::apply(state, &raw.envelope::<P::Event>()?);
     }
     Ok(())
-}
-
-/// Replays `P` from the start of the log up to `until`; returns the state and the sequence
-/// number it stands at.
-///
-/// # Errors
-/// As [`resolve`] and [`fold_from`]; `OutOfRange` if segments were removed below the log start
-/// (replay from a snapshot then).
-pub fn replay<P: Projection>(log: &Log, until: Until) -> Result<(P::State, u64)> {
-    let target = resolve(log, until)?;
-    let first = log.first_seq();
-    if first > 1 {
-        return Err(Error::OutOfRange {
-            asked: "a replay from sequence 1 (segments below the log start were removed)".into(),
-            first,
-            last: log.last_seq(),
-        });
-    }
-    Ok((fold_from::<P>(log, (0, P::State::default()), target)?, target))
 }

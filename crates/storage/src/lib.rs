@@ -95,6 +95,15 @@ pub enum LockAttempt {
     },
 }
 
+/// Who a lock file names, and whether the lock is held; see [`Storage::lock_holder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockHolder {
+    /// The pid in the lock file, if it names one.
+    pub pid: Option<u32>,
+    /// Whether a live holder has the lock now.
+    pub held: bool,
+}
+
 /// A file system: the real one or a simulated one.
 pub trait Storage: Send + Sync + fmt::Debug {
     /// Creates `path` and any missing parents with mode 0700. Returns `true` if `path` itself was
@@ -128,6 +137,11 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// on success writes `pid` into it. The lock is released when the guard is dropped or the
     /// process dies.
     fn try_lock(&self, path: &Path, pid: u32) -> io::Result<LockAttempt>;
+
+    /// Whether a live holder has the lock that [`Storage::try_lock`] takes at `path`, and the
+    /// pid it wrote there (when readable), without taking the lock: for a reader reporting who
+    /// writes. `None` when there is no lock file.
+    fn lock_holder(&self, path: &Path) -> io::Result<Option<LockHolder>>;
 
     /// Wall-clock time in nanoseconds since the Unix epoch (the simulated storage returns a
     /// deterministic clock).
@@ -216,6 +230,44 @@ pub fn ensure_dir(storage: &dyn Storage, dir: &Path) -> Result<(), IoError> {
 mod tests {
     use super::*;
 
+    /// A lock holder is reported without taking the lock, on both file systems: nobody before
+    /// the lock file exists, the holder while its guard lives, nobody once it is dropped (the
+    /// pid stays in the file).
+    #[test]
+    fn the_lock_holder_is_reported_without_taking_the_lock() {
+        let tmp = std::env::temp_dir().join(format!("annal-storage-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let places: [(Box<dyn Storage>, PathBuf); 2] = [
+            (Box::new(OsStorage::new()), tmp.clone()),
+            (Box::new(SimStorage::new(3)), PathBuf::from("/s")),
+        ];
+        for (storage, dir) in places {
+            storage.create_dir_all(&dir).unwrap();
+            let lock = dir.join("LOCK");
+            assert_eq!(storage.lock_holder(&lock).unwrap(), None, "{storage:?}");
+            let LockAttempt::Acquired(guard) = storage.try_lock(&lock, std::process::id()).unwrap()
+            else {
+                panic!("{storage:?}: the first lock must succeed");
+            };
+            let holder = LockHolder { pid: Some(std::process::id()), held: true };
+            assert_eq!(storage.lock_holder(&lock).unwrap(), Some(holder), "{storage:?}");
+            assert_eq!(
+                storage.lock_holder(&lock).unwrap(),
+                Some(holder),
+                "the probe takes nothing"
+            );
+            assert!(
+                matches!(storage.try_lock(&lock, 1).unwrap(), LockAttempt::Held { .. }),
+                "{storage:?}: still held by the guard"
+            );
+            drop(guard);
+            let free = LockHolder { held: false, ..holder };
+            assert_eq!(storage.lock_holder(&lock).unwrap(), Some(free), "{storage:?}");
+            assert!(matches!(storage.try_lock(&lock, 2).unwrap(), LockAttempt::Acquired(_)));
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+
     /// The simulated file system, where fsyncing `/locked` fails as a parent directory of mode
     /// 0711 makes it fail for a process that does not own it.
     #[derive(Debug)]
@@ -251,6 +303,9 @@ mod tests {
         }
         fn try_lock(&self, path: &Path, pid: u32) -> io::Result<LockAttempt> {
             self.0.try_lock(path, pid)
+        }
+        fn lock_holder(&self, path: &Path) -> io::Result<Option<LockHolder>> {
+            self.0.lock_holder(path)
         }
         fn now_nanos(&self) -> u64 {
             self.0.now_nanos()

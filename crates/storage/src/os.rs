@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::{LockAttempt, LockGuard, OpenMode, Storage, StorageFile};
+use crate::{LockAttempt, LockGuard, LockHolder, OpenMode, Storage, StorageFile};
 
 /// The operating system's file system. Files are created 0600 and directories 0700.
 #[derive(Debug, Default, Clone, Copy)]
@@ -158,6 +158,34 @@ impl Storage for OsStorage {
             Err(TryLockError::WouldBlock) => Ok(held(path)),
             Err(TryLockError::Error(err)) => Err(err),
         }
+    }
+
+    fn lock_holder(&self, path: &Path) -> io::Result<Option<LockHolder>> {
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let pid: Option<u32> = text.trim().parse().ok();
+        // A pid whose process is gone holds nothing (the OS released its locks): no probe. A
+        // live one is probed with a shared lock, released at once, which a writer's exclusive
+        // attempt in that instant sees as held (and retries, with a lock timeout).
+        #[cfg(target_os = "linux")]
+        if let Some(pid) = pid
+            && !Path::new("/proc").join(pid.to_string()).exists()
+        {
+            return Ok(Some(LockHolder { pid: Some(pid), held: false }));
+        }
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let probe = |file: &File| match file.try_lock_shared() {
+            Ok(()) => Ok(false),
+            Err(TryLockError::WouldBlock) => Ok(true),
+            Err(TryLockError::Error(e)) => Err(e),
+        };
+        // The directory first, as `try_lock` takes it; a file system that cannot lock a
+        // directory leaves the file's lock alone.
+        let held = probe(&File::open(parent)?).unwrap_or(false) || probe(&File::open(path)?)?;
+        Ok(Some(LockHolder { pid, held }))
     }
 
     fn now_nanos(&self) -> u64 {

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use crate::chain::{CHAIN_START, ChainValue, chain_next};
 use crate::error::{Error, Result};
 use crate::format::{self, FOOTER_BYTES, Footer, SEGMENT_HEADER_BYTES, SegmentHeader};
-use crate::log::{ARCHIVE_DIR, WAL_DIR};
+use crate::log::{ARCHIVE_DIR, LOCK_FILE, WAL_DIR};
 use crate::reader::{Reader, segment_firsts};
-use crate::storage::{OpenMode, Storage};
+use crate::storage::{LockHolder, OpenMode, Storage};
 
 /// One segment file as a [`DirView`] found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,9 @@ pub struct Summary {
     pub last_seq: u64,
     /// Chain value after `last_seq`.
     pub chain_head: ChainValue,
+    /// Who the writer lock file names, and whether a live writer holds it (`None`: no lock
+    /// file, so no writer ever opened the log).
+    pub lock: Option<LockHolder>,
 }
 
 impl Summary {
@@ -126,7 +129,64 @@ impl DirView {
         }
         let first_seq = firsts.first().copied().unwrap_or(1);
         let last_seq = segments.last().map_or(first_seq - 1, |s| s.last_seq);
-        Ok(Summary { segments, archived, first_seq, last_seq, chain_head: chain })
+        let lock_path = self.dir.join(LOCK_FILE);
+        let lock =
+            self.storage.lock_holder(&lock_path).map_err(|e| Error::io("probe", &lock_path, e))?;
+        Ok(Summary { segments, archived, first_seq, last_seq, chain_head: chain, lock })
+    }
+
+    /// Where a hash chain through `seq` can start: the first sequence number of the segment
+    /// (in `archive/` below the log's first segment, else in `wal/`) that holds `seq` (0: the
+    /// earliest held), and the chain value before it, from that segment's header.
+    ///
+    /// # Errors
+    /// `BeforeStart` for a `seq` below the earliest held; `Corrupt` for a damaged header; I/O.
+    pub fn chain_start(&self, seq: u64) -> Result<(u64, ChainValue)> {
+        let wal = self.dir.join(WAL_DIR);
+        let archive = self.dir.join(ARCHIVE_DIR);
+        let in_log = segment_firsts(self.storage.as_ref(), &wal)?;
+        let archived =
+            if self.storage.exists(&archive).map_err(|e| Error::io("stat", &archive, e))? {
+                segment_firsts(self.storage.as_ref(), &archive)?
+            } else {
+                Vec::new()
+            };
+        let Some(&log_first) = in_log.first() else {
+            return Ok((1, CHAIN_START));
+        };
+        let earliest = archived.first().map_or(log_first, |&a| a.min(log_first));
+        let seq = if seq == 0 { earliest } else { seq };
+        if seq < earliest {
+            return Err(Error::BeforeStart { seq, earliest });
+        }
+        let (place, firsts) = if seq < log_first { (archive, &archived) } else { (wal, &in_log) };
+        let first = firsts.iter().rev().find(|&&f| f <= seq).copied().unwrap_or(earliest);
+        let path = place.join(format::segment_file_name(first));
+        let file = self
+            .storage
+            .open_file(&path, OpenMode::Read)
+            .map_err(|e| Error::io("open", &path, e))?;
+        let mut header = [0u8; SEGMENT_HEADER_BYTES];
+        let got = file.read_at(&mut header, 0).map_err(|e| Error::io("read", &path, e))?;
+        match SegmentHeader::decode(&header[..got]) {
+            Ok(h) if h.first_seq == first => Ok((first, h.chain_before)),
+            Ok(_) => Err(Error::corrupt(
+                &path,
+                0,
+                first,
+                "segment header names another first sequence number",
+            )),
+            // A segment being created, before its header is written: the chain starts where
+            // the segment before it starts.
+            Err(_) if header[..got].iter().all(|&b| b == 0) => {
+                if first == 1 {
+                    Ok((1, CHAIN_START))
+                } else {
+                    self.chain_start(first - 1)
+                }
+            }
+            Err(e) => Err(Error::corrupt(&path, 0, first, format!("segment header: {e}"))),
+        }
     }
 
     /// One segment and the chain value after it (`chain` is the value before it, used only for

@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::{LockAttempt, OpenMode, Storage, StorageFile};
+use crate::{LockAttempt, LockHolder, OpenMode, Storage, StorageFile};
 
 mod crash;
 mod fault;
@@ -421,6 +421,24 @@ impl Storage for SimStorage {
             }
         }
         Ok(())
+    }
+
+    fn lock_holder(&self, path: &Path) -> io::Result<Option<LockHolder>> {
+        let comps = normalize(path);
+        let mut state = self.state.lock();
+        state.enter()?;
+        if comps.is_empty() {
+            return Err(is_a_directory());
+        }
+        let (dir, _) = state.parent(&comps)?;
+        let id = match state.file_id(&comps) {
+            Ok(id) => id,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let text = String::from_utf8_lossy(&state.inodes[&id].live).into_owned();
+        let held = state.locks.contains_key(&dir) || state.locks.contains_key(&id);
+        Ok(Some(LockHolder { pid: text.trim().parse().ok(), held }))
     }
 
     fn try_lock(&self, path: &Path, pid: u32) -> io::Result<LockAttempt> {
