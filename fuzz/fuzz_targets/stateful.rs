@@ -41,6 +41,7 @@ const STREAMS: u8 = 4;
 struct Input {
     manual: bool,
     preallocate: bool,
+    archive: bool,
     keep: u8,
     seed: u64,
     ops: Vec<Op>,
@@ -124,6 +125,12 @@ enum Op {
     /// second writer must be refused.
     LockAttack {
         replace: bool,
+    },
+    /// A reader that follows the journal from then on (read path `kind`, start `at`), drained
+    /// and checked after every operation until a crash or recovery ends it.
+    Follow {
+        kind: u8,
+        at: u32,
     },
 }
 
@@ -322,7 +329,9 @@ impl Run {
             Op::State => checked(self.w.state()),
             Op::Replay(at) => self.replay(at),
             Op::LockAttack { replace } => checked(self.w.lock_attack(replace)),
+            Op::Follow { kind, at } => checked(self.w.follow(u64::from(kind), u64::from(at))),
         };
+        let result = result.and_then(|()| checked(self.w.drain_followers()));
         if let Err(stop) = result {
             self.stopped(stop, CrashMode::Random);
         }
@@ -336,6 +345,7 @@ fuzz_target!(|data: &[u8]| {
         durability: if input.manual { Durability::Manual } else { Durability::Sync },
         keep: usize::from(1 + input.keep % 3),
         preallocate: input.preallocate,
+        archive: input.archive,
     };
     let mut run = Run {
         w: Workload::new(setup, input.seed),

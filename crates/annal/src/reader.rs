@@ -131,7 +131,11 @@ impl JournalReader {
     fn log_reader(&self, from: u64) -> Result<annal_wal::Reader> {
         let log_start = self.manifest()?.map_or(1, |m| m.log_start.max(1));
         let reader = annal_wal::Reader::open(Arc::clone(&self.storage), &self.dir, from)?;
-        Ok(reader.expect_start(log_start))
+        let (storage, dir) = (Arc::clone(&self.storage), self.dir.clone());
+        let refresh = move || {
+            Manifest::read(storage.as_ref(), &dir).ok().map(|m| m.map_or(1, |m| m.log_start))
+        };
+        Ok(reader.expect_start_from(log_start, refresh))
     }
 
     /// The stored records from sequence `from` on (0: the earliest held), through `archive/`
@@ -201,17 +205,7 @@ impl JournalReader {
     /// # Errors
     /// The log directory cannot be listed.
     pub fn first_seq(&self) -> Result<u64> {
-        let wal = self.dir.join(annal_wal::WAL_DIR);
-        let names = self.storage.list_dir(&wal).map_err(|e| annal_wal::Error::Io {
-            op: "list",
-            path: wal,
-            source: e,
-        })?;
-        Ok(names
-            .iter()
-            .filter_map(|n| annal_wal::format::parse_segment_file_name(n))
-            .min()
-            .unwrap_or(1))
+        Ok(annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?.log_first()?)
     }
 
     /// Reads events matching `query`, decoded as `E` (`serde_json::Value` for any event).

@@ -34,6 +34,7 @@
 pub mod check;
 pub mod damage;
 pub mod enumerate;
+pub mod follow;
 pub mod kill;
 pub mod model;
 pub mod rng;

@@ -51,6 +51,12 @@ pub struct SimStats {
     pub replays: u64,
     /// Appends with a wrong expected version that were refused as they must be.
     pub conflicts: u64,
+    /// Followers opened (live and directory readers drained after every step).
+    pub followers: u64,
+    /// Events they delivered, each checked against the model.
+    pub follower_events: u64,
+    /// Followers a compaction without `archive/` overtook, which failed naming the earliest.
+    pub followers_overtaken: u64,
 }
 
 impl SimStats {
@@ -68,6 +74,9 @@ impl SimStats {
         self.compactions += other.compactions;
         self.replays += other.replays;
         self.conflicts += other.conflicts;
+        self.followers += other.followers;
+        self.follower_events += other.follower_events;
+        self.followers_overtaken += other.followers_overtaken;
     }
 }
 
@@ -128,7 +137,8 @@ impl Run {
         };
         let keep = usize::try_from(rng.range(1, 3)).expect("small");
         let preallocate = rng.chance(70);
-        let setup = Setup { sim: SimStorage::new(seed), durability, keep, preallocate };
+        let archive = rng.chance(30);
+        let setup = Setup { sim: SimStorage::new(seed), durability, keep, preallocate, archive };
         Self {
             w: Workload::new(setup, seed ^ 0xc4ec_4ed0),
             rng,
@@ -227,13 +237,17 @@ impl Run {
                 self.w.append(b)
             }
             57..=61 => self.conflict(),
-            62..=71 => self.w.sync(),
-            72..=78 => self.w.compact(),
-            79..=82 => self.w.reopen(),
-            83..=87 => self.w.state(),
-            88..=89 => {
+            62..=69 => self.w.sync(),
+            70..=76 => self.w.compact(),
+            77..=80 => self.w.reopen(),
+            81..=84 => self.w.state(),
+            85..=86 => {
                 let replace = self.rng.chance(50);
                 self.w.lock_attack(replace)
+            }
+            87..=91 => {
+                let (kind, pick) = (self.rng.below(8), self.rng.below(1 << 20));
+                self.w.follow(kind, pick)
             }
             _ => {
                 let (lo, last) = self.w.replay_range()?;
@@ -309,7 +323,12 @@ impl Run {
             }
             let mut stop = None;
             for _ in 0..steps {
-                if let Err(s) = self.step() {
+                // Followers read now and then, so that compactions and rolls overtake them.
+                let drain = self.rng.chance(40);
+                let done = self
+                    .step()
+                    .and_then(|()| if drain { self.w.drain_followers() } else { Ok(()) });
+                if let Err(s) = done {
                     stop = Some(s);
                     break;
                 }
@@ -366,6 +385,10 @@ impl Run {
         self.stats.replays = c.replays;
         self.stats.reopens = c.reopens;
         self.stats.lock_attacks = c.lock_attacks;
+        let f = self.w.followers.counts;
+        self.stats.followers = f.opened;
+        self.stats.follower_events = f.delivered;
+        self.stats.followers_overtaken = f.overtaken;
         self.stats
     }
 }

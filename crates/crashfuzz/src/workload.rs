@@ -11,6 +11,7 @@ use annal_compactor::Manifest;
 use annal_storage::{CrashMode, SimStorage, Storage};
 
 use crate::check::{Violation, check_journal, recover_and_check, time_travel};
+use crate::follow::{DrainError, Followers, KINDS};
 use crate::model::{Ev, Model, ModelEvent, Tally, model_fold};
 use crate::rng::Rng;
 
@@ -32,6 +33,8 @@ pub struct Setup {
     pub keep: usize,
     /// Whether segments are preallocated.
     pub preallocate: bool,
+    /// Whether compactions keep removed segments in `archive/`.
+    pub archive: bool,
 }
 
 impl Setup {
@@ -46,6 +49,7 @@ impl Setup {
             .keep_snapshots(self.keep)
             .durability(self.durability)
             .preallocate(self.preallocate)
+            .archive(self.archive)
             .projection::<Tally>()
             .open(DIR)
     }
@@ -104,6 +108,8 @@ pub struct Workload {
     pub journal: Option<Journal>,
     /// What was done.
     pub counts: Counts,
+    /// Readers following the journal between operations.
+    pub followers: Followers,
     next_id: u64,
     /// Faults that had fired at the last recovery: an error is an injected fault's only if one
     /// fired since.
@@ -120,6 +126,7 @@ impl Workload {
             rng: Rng::new(seed),
             journal: None,
             counts: Counts::default(),
+            followers: Followers::default(),
             next_id: 1,
             fired_base: 0,
         }
@@ -309,6 +316,7 @@ impl Workload {
             return Err(self.failed("the sync before a reopen", &e, true));
         }
         self.model.synced();
+        self.followers.close_live();
         drop(self.journal.take());
         let reopened = match self.setup.open() {
             Ok(j) => j,
@@ -458,7 +466,46 @@ impl Workload {
     /// Cuts the power with the journal still open (nothing synced on the way down).
     pub fn crash(&mut self, mode: CrashMode) {
         self.setup.sim.crash(mode);
+        self.followers.clear();
         drop(self.journal.take());
+    }
+
+    /// Opens a follower with read path `kind` (any number: taken modulo the paths) at a point
+    /// `pick` chooses among those a reader may start at (0 among them: the earliest held).
+    ///
+    /// # Errors
+    /// The halt, or a broken invariant.
+    pub fn follow(&mut self, kind: u64, pick: u64) -> Result<(), Stop> {
+        let journal = self.journal.as_ref().expect("a journal is open between operations");
+        let last = journal.last_seq();
+        let lo = if self.setup.archive { 1 } else { journal.log().first_seq() };
+        let from = if pick.is_multiple_of(5) { 0 } else { lo + pick % (last + 2 - lo.min(last + 1)) };
+        let storage: Arc<dyn Storage> = Arc::new(self.setup.sim.clone());
+        let kind = usize::try_from(kind % KINDS.len() as u64).expect("small");
+        match self.followers.open(journal, &storage, kind, from) {
+            Ok(()) => Ok(()),
+            Err(_) if self.sim().is_halted() => Err(Stop::Halted),
+            Err(v) => Err(Stop::Broken(v)),
+        }
+    }
+
+    /// Drains every follower and checks what it delivered (after each operation that
+    /// completed).
+    ///
+    /// # Errors
+    /// The halt, or a broken invariant.
+    pub fn drain_followers(&mut self) -> Result<(), Stop> {
+        let Some(journal) = self.journal.as_ref() else { return Ok(()) };
+        match self.followers.drain(journal, &self.model.events, self.setup.archive) {
+            Ok(()) => Ok(()),
+            Err(_) if self.sim().is_halted() => Err(Stop::Halted),
+            // A live reader writes out `Manual` mode's buffered frames first: a fault there
+            // hits the log.
+            Err(DrainError::Read(kind, e)) => {
+                Err(self.failed(&format!("a follower ({kind})"), &e, true))
+            }
+            Err(DrainError::Broken(v)) => Err(Stop::Broken(v)),
+        }
     }
 
     /// Opens the store (after a crash, or in the same boot after a fault) and checks it against
@@ -467,6 +514,7 @@ impl Workload {
     /// # Errors
     /// The broken invariant.
     pub fn recover(&mut self, replays: usize) -> Result<(), Violation> {
+        self.followers.clear();
         drop(self.journal.take());
         let setup = self.setup.clone();
         let open = || setup.open();

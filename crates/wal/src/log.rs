@@ -672,17 +672,19 @@ pub(crate) fn remove_segment(
         crate::storage::ensure_dir(storage, &archive_dir)?;
         let to = archive_dir.join(path.file_name().expect("segment file name"));
         if storage.exists(&to).map_err(|e| Error::io("stat", &to, e))? {
-            // A removal a crash interrupted left both copies. The archived one is replaced only
-            // when it differs and this one is an intact sealed segment (the archived copy's write
-            // was cut short); a damaged copy in wal/ never overwrites it, it goes to quarantine.
-            let archived = storage.map_file(&to).map_err(|e| Error::io("read", &to, e))?;
-            let same = archived[..] == bytes[..];
-            drop(archived);
+            // A removal a crash (or a failed write or sync) interrupted left both copies. The
+            // archived one cannot be trusted to be durable, even when it reads the same (a failed
+            // writeback leaves the page cache as it was): an intact sealed original is copied
+            // again. A damaged original never overwrites the archived copy; it goes to
+            // quarantine, unless the copies are the same.
             let first_seq = path
                 .file_name()
                 .and_then(|n| crate::format::parse_segment_file_name(&n.to_string_lossy()))
                 .unwrap_or(0);
-            if same || crate::recovery::check_sealed_full(storage, path, first_seq, None).is_err() {
+            if crate::recovery::check_sealed_full(storage, path, first_seq, None).is_err() {
+                let archived = storage.map_file(&to).map_err(|e| Error::io("read", &to, e))?;
+                let same = archived[..] == bytes[..];
+                drop(archived);
                 if !same {
                     let note = format!(
                         "a copy below the log start that differs from {} and is not an intact sealed \

@@ -54,6 +54,18 @@ pub struct Reader {
     /// Where the log is recorded to start (by a compaction's MANIFEST, which this crate does not
     /// read): records from there on must be held; 0 when unknown.
     log_start: u64,
+    /// Reads the recorded start again, before a segment below it is called missing: a
+    /// compaction may have moved it since the reader was opened.
+    refresh_start: Option<RefreshStart>,
+}
+
+/// Reads where the log is recorded to start now; `None` when that cannot be read.
+struct RefreshStart(Box<dyn Fn() -> Option<u64> + Send + Sync>);
+
+impl std::fmt::Debug for RefreshStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshStart")
+    }
 }
 
 #[derive(Debug)]
@@ -142,6 +154,7 @@ impl Reader {
             started: false,
             from_earliest: from == 0,
             log_start: 0,
+            refresh_start: None,
         }
     }
 
@@ -151,6 +164,20 @@ impl Reader {
     #[must_use]
     pub fn expect_start(mut self, log_start: u64) -> Self {
         self.log_start = log_start;
+        self
+    }
+
+    /// Like [`Reader::expect_start`], with a way to read the recorded start again: before a
+    /// reader calls the segments below the earliest held missing, it reads the start once more,
+    /// so that a reader that a compaction overtook fails with `BeforeStart`, not as corruption.
+    #[must_use]
+    pub fn expect_start_from(
+        mut self,
+        log_start: u64,
+        refresh: impl Fn() -> Option<u64> + Send + Sync + 'static,
+    ) -> Self {
+        self.log_start = log_start;
+        self.refresh_start = Some(RefreshStart(Box::new(refresh)));
         self
     }
 
@@ -295,6 +322,12 @@ impl Reader {
             && earliest > recorded
             && self.next.max(recorded) < earliest
         {
+            if let Some(now) = self.refresh_start.as_ref().and_then(|refresh| (refresh.0)())
+                && now > self.log_start
+            {
+                self.log_start = now;
+                return self.locate();
+            }
             let dir = match &self.source {
                 Source::Live(shared) => shared.wal_dir.clone(),
                 Source::Dir { wal_dir, .. } => wal_dir.clone(),

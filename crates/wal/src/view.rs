@@ -135,6 +135,16 @@ impl DirView {
         Ok(Summary { segments, archived, first_seq, last_seq, chain_head: chain, lock })
     }
 
+    /// The first sequence number `wal/` holds (the first segment's; 1 for an empty log),
+    /// from the file names alone.
+    ///
+    /// # Errors
+    /// `wal/` cannot be listed.
+    pub fn log_first(&self) -> Result<u64> {
+        let firsts = segment_firsts(self.storage.as_ref(), &self.dir.join(WAL_DIR))?;
+        Ok(firsts.first().copied().unwrap_or(1))
+    }
+
     /// Where a hash chain through `seq` can start: the first sequence number of the segment
     /// (in `archive/` below the log's first segment, else in `wal/`) that holds `seq` (0: the
     /// earliest held), and the chain value before it, from that segment's header.

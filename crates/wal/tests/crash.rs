@@ -705,3 +705,36 @@ fn a_stale_clean_close_record_is_ignored_and_missing_segments_are_corruption() {
     let err = open(&sim, Options::default()).expect_err("segments missing");
     assert!(err.is_integrity(), "{err}");
 }
+
+/// A truncation into `archive/` that a failed write or fdatasync stops, retried in the same
+/// boot (the page cache still shows the archived copy as written), then crashed: every record
+/// stays readable, through `archive/`. A failed writeback leaves the page cache as it was, so
+/// an archived copy that reads the same as the original is no proof that it is on disk.
+#[test]
+fn an_archive_copy_whose_sync_failed_is_written_again_before_the_original_goes() {
+    for (nth, op) in (1..=4).flat_map(|n| [(n, FaultOp::Sync), (n, FaultOp::Write)]) {
+        let sim = SimStorage::new(nth);
+        let options = Options { archive: true, ..small(Durability::Sync) };
+        let log = open(&sim, options.clone()).expect("open");
+        for seq in 1..=200u64 {
+            log.append(&common::payload(seq)).expect("append");
+        }
+        let cut = log.segments()[3].first_seq;
+        sim.inject(Fault { op, nth, kind: FaultKind::Eio });
+        let first = log.remove_segments_below(cut, true);
+        sim.clear_faults();
+        drop(log);
+        // Same boot: the open finishes the truncation the MANIFEST-less log asks for.
+        let log = open(&sim, Options { log_start: cut, ..options.clone() }).expect("reopen");
+        assert_eq!(log.first_seq(), cut, "{op:?} {nth}: {first:?}");
+        drop(log);
+        sim.crash(CrashMode::DropUnsynced);
+        let log = open(&sim, Options { log_start: cut, ..options.clone() }).expect("after crash");
+        let got: Result<Vec<u64>, _> = log.read_from(1).map(|r| r.map(|r| r.seq)).collect();
+        assert_eq!(
+            got.map_err(|e| e.to_string()),
+            Ok((1..=200).collect::<Vec<_>>()),
+            "{op:?} {nth}: the first attempt gave {first:?}"
+        );
+    }
+}
