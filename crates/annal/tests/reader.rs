@@ -147,3 +147,79 @@ fn reads_below_the_log_start_reach_the_archive_or_fail() {
         });
     }
 }
+
+/// A reader that a compaction overtakes, before or after its first event, continues through
+/// `archive/` or fails naming the earliest sequence held (`BeforeStart`, not an integrity
+/// error: nothing is damaged); it never jumps. For the journal's own reader, a directory
+/// reader, and the chained reader an export uses.
+#[test]
+fn readers_overtaken_by_a_compaction_continue_through_the_archive_or_fail_without_a_gap() {
+    for archive in [true, false] {
+        both(|place| {
+            let journal = place
+                .options()
+                .segment_bytes(4096)
+                .keep_snapshots(1)
+                .archive(archive)
+                .projection::<Board>()
+                .open(&place.dir)
+                .expect("open");
+            let append = |n: u32| {
+                for i in 0..n {
+                    let task = Task::Completed { by: format!("a{i}"), minutes: i };
+                    journal.append("t", Expect::Any, [task]).expect("append");
+                }
+            };
+            append(100);
+            let reader = match &place.storage {
+                Some(s) => JournalReader::open_with(std::sync::Arc::clone(s), &place.dir),
+                None => JournalReader::open(&place.dir),
+            }
+            .expect("reader");
+            // Opened before the compaction, at 10: one has read an event, one has not.
+            let mut started = reader.read::<Task>(Query::range(10..)).expect("read");
+            assert_eq!(started.next().expect("one").expect("event").seq, 10);
+            let mut waiting = reader.read::<Task>(Query::range(20..)).expect("read");
+            let mut live = journal.read::<Task>(Query::range(10..));
+            let mut chained = reader.chained(30).expect("chained");
+            append(300);
+            journal.compact().expect("compact");
+            let start = journal.log().first_seq();
+            assert!(start > 30, "{}: the compaction removed what the readers need", place.name());
+            let name = place.name();
+            let check = |what: &str, from: u64, got: Vec<annal::Result<u64>>| {
+                if archive {
+                    let seqs: Vec<u64> =
+                        got.into_iter().collect::<annal::Result<_>>().expect("through archive/");
+                    assert_eq!(seqs, (from..=400).collect::<Vec<_>>(), "{name}: {what}");
+                } else {
+                    // What it still held (its current segment), gapless, then the error.
+                    let (last, held) = got.split_last().expect("at least the error");
+                    let seqs: Vec<u64> =
+                        held.iter().map(|r| *r.as_ref().expect("held events")).collect();
+                    let want: Vec<u64> = (from..).take(seqs.len()).collect();
+                    assert_eq!(seqs, want, "{name}: {what}");
+                    let err = last.as_ref().expect_err("overtaken");
+                    assert!(!err.is_integrity(), "{name}: {what}: {err}");
+                    assert!(err.to_string().contains(&format!("is {start}")), "{what}: {err}");
+                }
+            };
+            check(
+                "started directory reader",
+                11,
+                started.by_ref().map(|e| e.map(|e| e.seq)).collect(),
+            );
+            check(
+                "waiting directory reader",
+                20,
+                waiting.by_ref().map(|e| e.map(|e| e.seq)).collect(),
+            );
+            check("the journal's reader", 10, live.by_ref().map(|e| e.map(|e| e.seq)).collect());
+            check(
+                "chained reader",
+                30,
+                chained.by_ref().map(|c| c.map(|c| c.record.seq)).collect(),
+            );
+        });
+    }
+}

@@ -479,7 +479,8 @@ impl Workload {
         let journal = self.journal.as_ref().expect("a journal is open between operations");
         let last = journal.last_seq();
         let lo = if self.setup.archive { 1 } else { journal.log().first_seq() };
-        let from = if pick.is_multiple_of(5) { 0 } else { lo + pick % (last + 2 - lo.min(last + 1)) };
+        let from =
+            if pick.is_multiple_of(5) { 0 } else { lo + pick % (last + 2 - lo.min(last + 1)) };
         let storage: Arc<dyn Storage> = Arc::new(self.setup.sim.clone());
         let kind = usize::try_from(kind % KINDS.len() as u64).expect("small");
         match self.followers.open(journal, &storage, kind, from) {
