@@ -11,13 +11,23 @@
 //! gapless and byte-for-byte as derived from the sequence number (G3), live state = replay =
 //! the model's fold (G5), a clean second open with no orphans, and appendable. Several kills
 //! hit the same store in a row, so recoveries of recovered stores are exercised too.
+//!
+//! Beside the writers, each store has a follower in a process of its own (the hidden
+//! `kill-follower` subcommand), a `JournalReader::follow` from the earliest event that lives
+//! across the kills. It checks every event it is given (its stream, version and data follow from
+//! its sequence number) and prints `seq N` for each, or `overtaken N EARLIEST` when a compaction
+//! removed what it needed (only on stores without `archive/`; it then follows again from the
+//! earliest held). The parent checks that the sequence numbers are gapless and never repeat
+//! (only an `overtaken` line may skip, and never backwards), and that the follower reached the
+//! end of the log.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use annal::{Durability, Expect, Journal, Until};
+use annal::{Durability, Expect, Journal, JournalReader, Query, Until};
 use annal_storage::OsStorage;
 use serde::Serialize;
 
@@ -43,13 +53,155 @@ pub fn event_for(seq: u64) -> Ev {
     Ev::make(seq, usize::try_from(seq * 37 % 400).expect("below 400"))
 }
 
-fn open(dir: &Path) -> annal::Result<Journal> {
+/// How long the parent waits for a follower to reach the end of the log.
+const FOLLOWER_CATCH_UP: Duration = Duration::from_secs(20);
+
+fn open(dir: &Path, archive: bool) -> annal::Result<Journal> {
     Journal::options()
         .durability(Durability::Sync)
         .segment_bytes(CHILD_SEGMENT_BYTES)
         .keep_snapshots(2)
+        .archive(archive)
         .projection::<Tally>()
         .open(dir)
+}
+
+/// The follower's side: waits for the journal in `dir` to exist, then follows it from the
+/// earliest event until killed, checking each event and reporting on `out`.
+///
+/// # Errors
+/// An event that is not the one its sequence number names, a read error other than being
+/// overtaken by a compaction, or a write error (reported as `error ...` first).
+pub fn follower(dir: &Path, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reader = loop {
+        match JournalReader::open(dir) {
+            Ok(reader) => break reader,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut from = 0;
+    loop {
+        for event in reader.follow::<Ev>(Query::range(from..))? {
+            let e = match event {
+                Ok(e) => e,
+                Err(annal::Error::Wal(annal::wal::Error::BeforeStart { seq, earliest })) => {
+                    writeln!(out, "overtaken {seq} {earliest}")?;
+                    out.flush()?;
+                    from = 0;
+                    break;
+                }
+                Err(e) => {
+                    writeln!(out, "error {e}")?;
+                    out.flush()?;
+                    return Err(e.into());
+                }
+            };
+            if e.stream != STREAM || e.version != e.seq || e.data != event_for(e.seq) {
+                let what = format!(
+                    "sequence {} is {:?} v{} {:?}, not the event appended",
+                    e.seq, e.stream, e.version, e.data
+                );
+                writeln!(out, "error {what}")?;
+                out.flush()?;
+                return Err(what.into());
+            }
+            writeln!(out, "seq {}", e.seq)?;
+            out.flush()?;
+        }
+    }
+}
+
+/// A follower process and what it printed so far.
+struct FollowerProc {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl FollowerProc {
+    fn spawn(exe: &Path, dir: &Path) -> std::io::Result<Self> {
+        let mut child = Command::new(exe)
+            .arg("kill-follower")
+            .arg("--dir")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                sink.lock().expect("not poisoned").push(line);
+            }
+        });
+        Ok(Self { child, lines, reader })
+    }
+
+    /// The last sequence number it reported.
+    fn reached(&self) -> u64 {
+        let lines = self.lines.lock().expect("not poisoned");
+        lines.iter().rev().find_map(|l| l.strip_prefix("seq ")?.parse().ok()).unwrap_or(0)
+    }
+
+    /// Waits (a bounded time) for it to reach `last`, stops it, and checks what it printed;
+    /// returns how many events it delivered.
+    fn finish(mut self, last: u64) -> Result<u64, Violation> {
+        let deadline = Instant::now() + FOLLOWER_CATCH_UP;
+        while self.reached() < last
+            && Instant::now() < deadline
+            && self.child.try_wait().ok().flatten().is_none()
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = self.reader.join();
+        let lines = self.lines.lock().expect("not poisoned").clone();
+        let fail = |what: String| Violation::new("G11 follower process", what);
+        let mut expected: Option<u64> = None;
+        let mut skip_from: Option<u64> = None;
+        let mut delivered = 0u64;
+        for line in &lines {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next().and_then(|w| w.parse::<u64>().ok())) {
+                (Some("seq"), Some(seq)) => {
+                    let ok = match (expected, skip_from) {
+                        (None, _) => true,
+                        (Some(_), Some(at_least)) => seq >= at_least,
+                        (Some(next), None) => seq == next,
+                    };
+                    if !ok {
+                        return Err(fail(format!(
+                            "delivered {seq} where {} was due: a gap or a repeat",
+                            expected.unwrap_or(0)
+                        )));
+                    }
+                    expected = Some(seq + 1);
+                    skip_from = None;
+                    delivered += 1;
+                }
+                (Some("overtaken"), Some(seq)) => {
+                    if expected.is_some_and(|next| seq != next) {
+                        return Err(fail(format!("overtaken at {seq}, but {expected:?} was due")));
+                    }
+                    skip_from = Some(seq);
+                }
+                _ => return Err(fail(format!("the follower said: {line}"))),
+            }
+        }
+        let reached = expected.map_or(0, |n| n - 1);
+        if reached < last {
+            return Err(fail(format!(
+                "reached {reached} in {FOLLOWER_CATCH_UP:?}, the log ends at {last}"
+            )));
+        }
+        Ok(delivered)
+    }
 }
 
 /// The child's side: opens the journal in `dir` and appends (with a compaction every so often)
@@ -57,9 +209,14 @@ fn open(dir: &Path) -> annal::Result<Journal> {
 ///
 /// # Errors
 /// Open, append, compaction or write errors (the parent sees the child exit early).
-pub fn child(dir: &Path, seed: u64, out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
+pub fn child(
+    dir: &Path,
+    seed: u64,
+    archive: bool,
+    out: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = Rng::new(seed);
-    let journal = open(dir)?;
+    let journal = open(dir, archive)?;
     writeln!(out, "open {}", journal.last_seq())?;
     out.flush()?;
     let compact_every = rng.range(20, 80);
@@ -103,6 +260,10 @@ pub struct KillStats {
     /// Events found after recovery beyond the last acknowledged one (an append in flight that
     /// made it to disk).
     pub unacked_survivors: u64,
+    /// Follower processes run beside the writers, one per store.
+    pub followers: u64,
+    /// Events they delivered, checked.
+    pub follower_events: u64,
 }
 
 /// A kill after which an invariant broke.
@@ -157,8 +318,14 @@ fn parse(lines: &[String], base: u64) -> Reported {
 ///
 /// # Errors
 /// The invariant broken.
-fn check_store(dir: &Path, reported: &Reported, stats: &mut KillStats) -> Result<u64, Violation> {
-    let journal = open(dir).map_err(|e| Violation::new("recovery", format!("open failed: {e}")))?;
+fn check_store(
+    dir: &Path,
+    archive: bool,
+    reported: &Reported,
+    stats: &mut KillStats,
+) -> Result<u64, Violation> {
+    let journal =
+        open(dir, archive).map_err(|e| Violation::new("recovery", format!("open failed: {e}")))?;
     let last = journal.last_seq();
     if last < reported.acked {
         return Err(Violation::new(
@@ -219,7 +386,7 @@ fn check_store(dir: &Path, reported: &Reported, stats: &mut KillStats) -> Result
     }
     let head = journal.log().chain_head().map_err(|e| Violation::new("recovery", e.to_string()))?;
     drop(journal);
-    let journal = open(dir)
+    let journal = open(dir, archive)
         .map_err(|e| Violation::new("recovery idempotent", format!("second open: {e}")))?;
     if !journal.recovery_report().is_clean()
         || journal.last_seq() != last
@@ -240,8 +407,43 @@ fn check_store(dir: &Path, reported: &Reported, stats: &mut KillStats) -> Result
     Ok(last + 1)
 }
 
+/// One store of a kill run: its directory, the last sequence number checked, whether it
+/// archives, and its follower.
+struct Store {
+    tmp: tempfile::TempDir,
+    base: u64,
+    archive: bool,
+    follower: Option<FollowerProc>,
+}
+
+impl Store {
+    fn new(exe: &Path, rng: &mut Rng) -> std::io::Result<Self> {
+        let tmp = tempfile::tempdir()?;
+        let follower = Some(FollowerProc::spawn(exe, &tmp.path().join("journal"))?);
+        Ok(Self { tmp, base: 0, archive: rng.chance(50), follower })
+    }
+
+    /// Stops the follower and checks it reached the store's end.
+    fn finish(&mut self, stats: &mut KillStats) -> Result<(), Violation> {
+        let Some(follower) = self.follower.take() else { return Ok(()) };
+        stats.followers += 1;
+        stats.follower_events += follower.finish(self.base)?;
+        Ok(())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(mut f) = self.follower.take() {
+            let _ = f.child.kill();
+            let _ = f.child.wait();
+        }
+    }
+}
+
 /// Runs `iterations` kills of children started as `exe kill-child --dir D --seed S`, seeded by
-/// `seed`; calls `on_failure` for each kill after which an invariant broke.
+/// `seed`, with a follower process per store; calls `on_failure` for each kill after which an
+/// invariant broke.
 ///
 /// # Errors
 /// The harness could not create a temporary directory or start a child.
@@ -254,23 +456,27 @@ pub fn run_kills(
     let mut rng = Rng::new(seed);
     let mut stats = KillStats::default();
     let mut failures = Vec::new();
-    let mut store: Option<(tempfile::TempDir, u64)> = None;
+    let mut store: Option<Store> = None;
+    let mut fail = |iteration: u64, v: Violation, failures: &mut Vec<KillFailure>| {
+        let failure =
+            KillFailure { iteration, seed, invariant: v.invariant.to_owned(), detail: v.detail };
+        on_failure(&failure);
+        failures.push(failure);
+    };
     for iteration in 0..iterations {
-        if iteration % KILLS_PER_STORE == 0 {
-            store = Some((tempfile::tempdir()?, 0));
+        if iteration % KILLS_PER_STORE == 0 || store.is_none() {
+            store = Some(Store::new(exe, &mut rng)?);
         }
-        let (tmp, base) = store.as_mut().expect("a store is set up");
-        let dir = tmp.path().join("journal");
-        let mut child = Command::new(exe)
-            .arg("kill-child")
-            .arg("--dir")
-            .arg(&dir)
-            .arg("--seed")
-            .arg(rng.next_u64().to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let st = store.as_mut().expect("a store is set up");
+        let dir = st.tmp.path().join("journal");
+        let mut command = Command::new(exe);
+        command.arg("kill-child").arg("--dir").arg(&dir);
+        command.arg("--seed").arg(rng.next_u64().to_string());
+        if st.archive {
+            command.arg("--archive");
+        }
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
         let stdout = child.stdout.take().expect("piped");
         let mut reader = BufReader::new(stdout);
         let mut lines = Vec::new();
@@ -319,25 +525,20 @@ pub fn run_kills(
         child.wait()?;
         while read_line(&mut lines) {}
         drop(reader);
-        let reported = parse(&lines, *base);
+        let reported = parse(&lines, st.base);
         stats.kills += 1;
-        stats.events_acked += reported.acked - *base;
-        match check_store(&dir, &reported, &mut stats) {
-            Ok(last) => *base = last,
+        stats.events_acked += reported.acked - st.base;
+        match check_store(&dir, st.archive, &reported, &mut stats) {
+            Ok(last) => st.base = last,
             Err(v) => {
-                let failure = KillFailure {
-                    iteration,
-                    seed,
-                    invariant: v.invariant.to_owned(),
-                    detail: v.detail,
-                };
-                on_failure(&failure);
-                failures.push(failure);
+                fail(iteration, v, &mut failures);
                 store = None;
-                if (iteration + 1) % KILLS_PER_STORE != 0 {
-                    store = Some((tempfile::tempdir()?, 0));
-                }
+                continue;
             }
+        }
+        let last_of_store = (iteration + 1) % KILLS_PER_STORE == 0 || iteration + 1 == iterations;
+        if last_of_store && let Err(v) = st.finish(&mut stats) {
+            fail(iteration, v, &mut failures);
         }
     }
     Ok((stats, failures))

@@ -68,6 +68,14 @@ enum Cmd {
         dir: PathBuf,
         #[arg(long)]
         seed: u64,
+        #[arg(long)]
+        archive: bool,
+    },
+    /// The follower side of `kill` (internal).
+    #[command(hide = true)]
+    KillFollower {
+        #[arg(long)]
+        dir: PathBuf,
     },
 }
 
@@ -218,13 +226,15 @@ fn run() -> anyhow::Result<bool> {
                 .context("running child processes")?;
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
-                "kill: {} kills ({} during open, {} during compaction, {} exited early), {} events acknowledged, {} unacknowledged survivors, {} violations, {secs:.1}s",
+                "kill: {} kills ({} during open, {} during compaction, {} exited early), {} events acknowledged, {} unacknowledged survivors, {} follower processes ({} events checked), {} violations, {secs:.1}s",
                 stats.kills,
                 stats.during_open,
                 stats.during_compaction,
                 stats.exited_early,
                 thousands(stats.events_acked),
                 stats.unacked_survivors,
+                stats.followers,
+                thousands(stats.follower_events),
                 failures.len()
             );
             if json {
@@ -269,12 +279,20 @@ fn run() -> anyhow::Result<bool> {
             }
             Ok(failures.is_empty())
         }
-        Cmd::KillChild { dir, seed } => {
+        Cmd::KillChild { dir, seed, archive } => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            match annal_crashfuzz::kill::child(&dir, seed, &mut out) {
+            match annal_crashfuzz::kill::child(&dir, seed, archive, &mut out) {
                 Ok(()) => Ok(true),
                 Err(e) => bail!("kill-child: {e}"),
+            }
+        }
+        Cmd::KillFollower { dir } => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            match annal_crashfuzz::kill::follower(&dir, &mut out) {
+                Ok(()) => Ok(true),
+                Err(e) => bail!("kill-follower: {e}"),
             }
         }
     }
