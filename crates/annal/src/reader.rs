@@ -171,6 +171,19 @@ impl JournalReader {
     pub fn summary(&self) -> Result<Summary> {
         let log = annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?.summary()?;
         let manifest = self.manifest()?;
+        if manifest.is_none() && log.first_seq > 1 {
+            // Only a compaction truncates the log, and it commits a MANIFEST first.
+            return Err(Error::Compactor(annal_compactor::Error::Corrupt {
+                file: self.dir.join(annal_compactor::MANIFEST_FILE),
+                offset: 0,
+                reason: format!(
+                    "missing, but wal/ starts at sequence {}: a compaction truncated the log, so \
+                     the MANIFEST that records its start and snapshots is lost (`annal recover` \
+                     rebuilds it)",
+                    log.first_seq
+                ),
+            }));
+        }
         let log_start = manifest.as_ref().map_or(1, |m| m.log_start.max(1));
         if (log.earliest_seq() > log_start && !log.segments.is_empty())
             || (log_start > 1 && log.segments.is_empty())

@@ -52,6 +52,27 @@ pub(crate) fn clean_close_covering(
         .filter(|c| c.first_seq == first_seq && offset < c.data_end))
 }
 
+/// The clean-close record, when it names a last segment after the one starting at `first_seq`
+/// in `wal_dir`: a directory reader that finds no segment after that one then knows segments
+/// are missing (a stale record only ever names an earlier state, never a later segment).
+pub(crate) fn clean_close_after(
+    storage: &dyn Storage,
+    wal_dir: &Path,
+    first_seq: u64,
+) -> Result<Option<format::CleanClose>> {
+    let path = wal_dir.join(format::CLEAN_CLOSE_FILE);
+    let file = match storage.open_file(&path, OpenMode::Read) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", &path, e)),
+    };
+    let mut bytes = [0u8; format::CLEAN_CLOSE_BYTES];
+    if read_up_to(file.as_ref(), &path, &mut bytes, 0)? < bytes.len() {
+        return Ok(None);
+    }
+    Ok(format::CleanClose::decode(&bytes).ok().filter(|c| c.first_seq > first_seq))
+}
+
 /// The highest durable watermark above `bad_at` carried by a complete, checksummed frame that
 /// starts after `bad_at` in `file`. Reads the file a window at a time, and each candidate frame
 /// that a window does not hold on its own (at most `FRAME_BYTES_MAX`): memory stays bounded.

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::evidence::{clean_close_covering, vouching_watermark, whole_frame_at};
+use crate::evidence::{
+    clean_close_after, clean_close_covering, vouching_watermark, whole_frame_at,
+};
 use crate::format::{
     self, DecodeError, FOOTER_BYTES, FRAME_HEADER_BYTES, Footer, IndexEntry, SEGMENT_HEADER_BYTES,
     SegmentHeader,
@@ -179,6 +181,29 @@ impl Reader {
         self.log_start = log_start;
         self.refresh_start = Some(RefreshStart(Box::new(refresh)));
         self
+    }
+
+    /// A directory reader at the end of a sealed segment that no segment follows: nothing more
+    /// is written yet (a writer rolls by sealing, then creating the next segment), unless a
+    /// clean close recorded a later last segment: then segments are missing.
+    fn after_sealed_end(&mut self, path: &Path, first_seq: u64) -> Option<Result<Record>> {
+        let wal_dir = path.parent()?.to_path_buf();
+        let storage = match &self.source {
+            Source::Dir { storage, .. } => Arc::clone(storage),
+            Source::Live(_) => return None,
+        };
+        match clean_close_after(storage.as_ref(), &wal_dir, first_seq) {
+            Ok(None) => None,
+            Ok(Some(clean)) => {
+                let missing = format!(
+                    "segments are missing: the log was closed cleanly with its last segment \
+                     starting at sequence {} and ending at {}, but no segment follows this one",
+                    clean.first_seq, clean.last_seq
+                );
+                self.fail(Error::corrupt(path, 0, self.next, missing))
+            }
+            Err(e) => self.fail(e),
+        }
     }
 
     /// The sequence number of the next record this reader will yield.
@@ -417,6 +442,7 @@ impl Iterator for Reader {
                 Ok(Step::End) => {
                     let (path, first_seq, offset, last) =
                         (cursor.path.clone(), cursor.first_seq, cursor.offset, cursor.last);
+                    let sealed = cursor.end.is_some();
                     if !live && last {
                         // A directory reader at the end of the last segment: see whether a new
                         // segment has started since, else nothing more is written yet.
@@ -426,6 +452,7 @@ impl Iterator for Reader {
                                 self.cursor = Some(c);
                                 continue;
                             }
+                            Ok(_) if sealed => return self.after_sealed_end(&path, first_seq),
                             Ok(_) => return None,
                             Err(e) => return self.fail(e),
                         }

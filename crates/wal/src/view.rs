@@ -114,6 +114,21 @@ impl DirView {
             chain = after;
             segments.push(segment);
         }
+        if let Some(last) = segments.last().filter(|s| s.sealed)
+            && let Some(clean) =
+                crate::evidence::clean_close_after(self.storage.as_ref(), &wal, last.first_seq)?
+        {
+            return Err(Error::corrupt(
+                &last.path,
+                0,
+                last.last_seq + 1,
+                format!(
+                    "segments are missing: the log was closed cleanly with its last segment \
+                     starting at sequence {} and ending at {}, but no segment follows this one",
+                    clean.first_seq, clean.last_seq
+                ),
+            ));
+        }
         let mut archived = Vec::new();
         if self.storage.exists(&archive).map_err(|e| Error::io("stat", &archive, e))? {
             for first in segment_firsts(self.storage.as_ref(), &archive)? {
