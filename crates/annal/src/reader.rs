@@ -121,15 +121,40 @@ impl JournalReader {
     /// The MANIFEST, if the journal was ever compacted.
     ///
     /// # Errors
-    /// The MANIFEST is damaged or unreadable.
+    /// The MANIFEST is damaged or unreadable; it is missing though `wal/` starts past sequence 1
+    /// (only a compaction truncates the log, and it commits a MANIFEST first).
     pub fn manifest(&self) -> Result<Option<Manifest>> {
+        let manifest = self.read_manifest()?;
+        if manifest.is_some() {
+            return Ok(manifest);
+        }
+        // Snapshot files alone prove nothing: a compaction that a crash stopped before its
+        // commit leaves them behind.
+        let log_first =
+            annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?.log_first()?;
+        if log_first > 1 {
+            return Err(Error::Compactor(annal_compactor::Error::Corrupt {
+                file: self.dir.join(annal_compactor::MANIFEST_FILE),
+                offset: 0,
+                reason: format!(
+                    "missing, but wal/ starts at sequence {log_first}: the store was compacted, \
+                     so the MANIFEST that records its log start and snapshots is lost (`annal \
+                     recover` rebuilds it)"
+                ),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The MANIFEST as it is on disk (`None`: there is none).
+    fn read_manifest(&self) -> Result<Option<Manifest>> {
         Ok(Manifest::read(self.storage.as_ref(), &self.dir)?)
     }
 
     /// The directory's log reader from `from` (0: the earliest held), through `archive/` below
     /// the log start; a segment missing at or above the MANIFEST's log start is corruption.
     fn log_reader(&self, from: u64) -> Result<annal_wal::Reader> {
-        let log_start = self.manifest()?.map_or(1, |m| m.log_start.max(1));
+        let log_start = self.read_manifest()?.map_or(1, |m| m.log_start.max(1));
         let reader = annal_wal::Reader::open(Arc::clone(&self.storage), &self.dir, from)?;
         let (storage, dir) = (Arc::clone(&self.storage), self.dir.clone());
         let refresh = move || {
@@ -171,19 +196,6 @@ impl JournalReader {
     pub fn summary(&self) -> Result<Summary> {
         let log = annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?.summary()?;
         let manifest = self.manifest()?;
-        if manifest.is_none() && log.first_seq > 1 {
-            // Only a compaction truncates the log, and it commits a MANIFEST first.
-            return Err(Error::Compactor(annal_compactor::Error::Corrupt {
-                file: self.dir.join(annal_compactor::MANIFEST_FILE),
-                offset: 0,
-                reason: format!(
-                    "missing, but wal/ starts at sequence {}: a compaction truncated the log, so \
-                     the MANIFEST that records its start and snapshots is lost (`annal recover` \
-                     rebuilds it)",
-                    log.first_seq
-                ),
-            }));
-        }
         let log_start = manifest.as_ref().map_or(1, |m| m.log_start.max(1));
         if (log.earliest_seq() > log_start && !log.segments.is_empty())
             || (log_start > 1 && log.segments.is_empty())
