@@ -1,5 +1,6 @@
 //! The `Log`: options, shared state, opening, and the public API. Appends live in `writer.rs`,
-//! reads in `reader/` (`mod.rs`, the reader; `segment.rs`, one segment), open-time recovery in `recovery.rs`.
+//! reads in `reader/` (the reader in `mod.rs`, one segment in `segment.rs`), open-time
+//! recovery in `recovery.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
