@@ -55,6 +55,13 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
     /// The file's current (live) length in bytes.
     fn len(&self) -> io::Result<u64>;
 
+    /// Where the file's data ends: bytes past it are a hole (never written; they read as
+    /// zeros), as a preallocated segment's are. At most [`StorageFile::len`]; a file system that
+    /// does not track holes reports `len`, which is always correct, only slower to read.
+    fn data_end(&self) -> io::Result<u64> {
+        self.len()
+    }
+
     /// Whether the file is empty.
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
@@ -229,6 +236,32 @@ pub fn ensure_dir(storage: &dyn Storage, dir: &Path) -> Result<(), IoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `data_end` never reports less than what was written, and never more than the length;
+    /// past it the file reads as zeros. On both file systems.
+    #[test]
+    fn data_end_bounds_the_written_data() {
+        let tmp = std::env::temp_dir().join(format!("annal-storage-data-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let places: [(Box<dyn Storage>, PathBuf); 2] = [
+            (Box::new(OsStorage::new()), tmp.clone()),
+            (Box::new(SimStorage::new(4)), PathBuf::from("/s")),
+        ];
+        for (storage, dir) in places {
+            storage.create_dir_all(&dir).unwrap();
+            let file = storage.open_file(&dir.join("f"), OpenMode::CreateNew).unwrap();
+            assert_eq!(file.data_end().unwrap(), 0, "{storage:?}: empty");
+            file.set_len(64 << 20).unwrap();
+            file.write_all_at(&[7u8; 100], 0).unwrap();
+            file.write_all_at(&[9u8; 10], 3 << 20).unwrap();
+            let end = file.data_end().unwrap();
+            assert!(((3 << 20) + 10..=64 << 20).contains(&end), "{storage:?}: {end}");
+            let mut rest = vec![1u8; usize::try_from((64 << 20) - end).unwrap()];
+            file.read_exact_at(&mut rest, end).unwrap();
+            assert!(rest.iter().all(|&b| b == 0), "{storage:?}: past data_end reads zeros");
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
 
     /// A lock holder is reported without taking the lock, on both file systems: nobody before
     /// the lock file exists, the holder while its guard lives, nobody once it is dropped (the

@@ -195,6 +195,31 @@ impl Storage for OsStorage {
 }
 
 impl StorageFile for OsFile {
+    #[cfg(target_os = "linux")]
+    fn data_end(&self) -> io::Result<u64> {
+        use rustix::fs::{SeekFrom, seek};
+        let len = self.file.metadata()?.len();
+        // The end of the last data extent: from each extent's start to the hole after it. The
+        // file offset these seeks move is not used (reads and writes are positional).
+        let mut end = 0;
+        loop {
+            let data = match seek(&self.file, SeekFrom::Data(end)) {
+                Ok(at) => at,
+                // No data after `end`: the rest is a hole.
+                Err(rustix::io::Errno::NXIO) => return Ok(end.min(len)),
+                // Holes are not tracked here: all of it is data.
+                Err(_) => return Ok(len),
+            };
+            match seek(&self.file, SeekFrom::Hole(data)) {
+                Ok(hole) if hole > end => end = hole,
+                _ => return Ok(len),
+            }
+            if end >= len {
+                return Ok(len);
+            }
+        }
+    }
+
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         #[cfg(unix)]
         {

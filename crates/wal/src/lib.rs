@@ -23,7 +23,8 @@
 //! # What it does not do
 //! It does not interpret payloads, and it does not protect against a file system that corrupts
 //! data it reported as synced beyond what checksums detect. Opening checks sealed segments by
-//! header and footer only (opening costs O(active segment)); their frames are checked when read.
+//! header and footer only (opening costs O(written data of the active segment): never its
+//! preallocated zeros); their frames are checked when read.
 //!
 //! All I/O goes through the [`Storage`](annal_storage::Storage) trait of the `annal-storage`
 //! crate: [`OsStorage`](annal_storage::OsStorage) for real files, and

@@ -570,21 +570,25 @@ impl Ctx<'_> {
         let storage = self.storage;
         let file = storage.open_file(path, OpenMode::ReadWrite).map_err(io_err("open", path))?;
         let len = file.len().map_err(io_err("stat", path))?;
+        // What a preallocation left as a hole past the written data reads as zeros: it is not
+        // read. After a crash the written data is read and scanned whole.
+        let data_end = file.data_end().map_err(io_err("seek data", path))?.min(len);
         let clean = self.clean_close_of(path, first_seq, len)?;
         // After a clean close only the frames and a page past them are read: nothing was written
         // past them since. Anything but zeros in that page is read and scanned whole, as after
         // a crash (what follows the frames is then cut into quarantine, never overwritten).
-        let read_len = clean.map_or(len, |c| (c.data_end + CLEAN_CLOSE_SLACK_BYTES).min(len));
+        let read_len =
+            clean.map_or(data_end, |c| (c.data_end + CLEAN_CLOSE_SLACK_BYTES).min(data_end));
         let mut bytes =
             vec![0u8; usize::try_from(read_len).expect("segment length fits in memory")];
         file.read_exact_at(&mut bytes, 0).map_err(io_err("read", path))?;
         if let Some(c) = clean
-            && read_len < len
-            && bytes[usize::try_from(c.data_end).expect("within the file")..]
+            && read_len < data_end
+            && bytes[usize::try_from(c.data_end.min(read_len)).expect("within the file")..]
                 .iter()
                 .any(|&b| b != 0)
         {
-            bytes = vec![0u8; usize::try_from(len).expect("segment length fits in memory")];
+            bytes = vec![0u8; usize::try_from(data_end).expect("segment length fits in memory")];
             file.read_exact_at(&mut bytes, 0).map_err(io_err("read", path))?;
         }
         let prev_ts = prev.map_or(0, |p| p.last_ts);

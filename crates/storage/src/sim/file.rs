@@ -116,6 +116,16 @@ impl StorageFile for SimFile {
         Ok(state.inodes[&self.inode].live.len() as u64)
     }
 
+    /// The most a file system could report: past the page holding the last non-zero byte,
+    /// everything reads as zeros, so it may all be a hole.
+    fn data_end(&self) -> io::Result<u64> {
+        let mut state = self.lock()?;
+        state.enter()?;
+        let live = &state.inodes[&self.inode].live;
+        let end = live.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+        Ok(end.next_multiple_of(super::inode::PAGE).min(live.len()) as u64)
+    }
+
     fn set_len(&self, len: u64) -> io::Result<()> {
         let len = to_usize(len)?;
         let mut state = self.lock()?;
