@@ -20,82 +20,6 @@ use crate::error::{Error, Result};
 use crate::event::{Appended, Expect, NewEvent, TypedEvent};
 use crate::live::{Live, LiveSet, Queue, Queued, Registration, registration};
 
-/// A read-only view of a journal's write-ahead log; see [`Journal::log`].
-#[derive(Debug, Clone, Copy)]
-pub struct LogView<'a> {
-    log: &'a Log,
-}
-
-impl LogView<'_> {
-    /// See [`Log::first_seq`].
-    #[must_use]
-    pub fn first_seq(&self) -> u64 {
-        self.log.first_seq()
-    }
-
-    /// See [`Log::last_seq`].
-    #[must_use]
-    pub fn last_seq(&self) -> u64 {
-        self.log.last_seq()
-    }
-
-    /// See [`Log::durable_seq`].
-    #[must_use]
-    pub fn durable_seq(&self) -> u64 {
-        self.log.durable_seq()
-    }
-
-    /// See [`Log::chain_head`].
-    ///
-    /// # Errors
-    /// As [`Log::chain_head`].
-    pub fn chain_head(&self) -> annal_wal::Result<annal_wal::ChainValue> {
-        self.log.chain_head()
-    }
-
-    /// See [`Log::chain_at`].
-    ///
-    /// # Errors
-    /// As [`Log::chain_at`].
-    pub fn chain_at(&self, seq: u64) -> annal_wal::Result<annal_wal::ChainValue> {
-        self.log.chain_at(seq)
-    }
-
-    /// See [`Log::segments`].
-    #[must_use]
-    pub fn segments(&self) -> Vec<annal_wal::SegmentInfo> {
-        self.log.segments()
-    }
-
-    /// See [`Log::stats`].
-    #[must_use]
-    pub fn stats(&self) -> annal_wal::Stats {
-        self.log.stats()
-    }
-
-    /// See [`Log::read_from`].
-    #[must_use]
-    pub fn read_from(&self, from: u64) -> annal_wal::Reader {
-        self.log.read_from(from)
-    }
-
-    /// See [`Log::seq_at_time`].
-    ///
-    /// # Errors
-    /// As [`Log::seq_at_time`].
-    pub fn seq_at_time(&self, ts: u64) -> annal_wal::Result<Option<u64>> {
-        self.log.seq_at_time(ts)
-    }
-
-    /// See [`Log::verify`].
-    ///
-    /// # Errors
-    /// As [`Log::verify`].
-    pub fn verify(&self) -> annal_wal::Result<annal_wal::VerifyReport> {
-        self.log.verify()
-    }
-}
-
 /// Options of [`Journal::open`], as a builder: `Journal::options().projection::<P>().open(dir)`.
 #[derive(Debug, Clone)]
 pub struct JournalOptions {
@@ -340,8 +264,8 @@ impl Journal {
     /// A read-only view of the underlying write-ahead log (appending through it would bypass
     /// the journal's streams and projections, so the view cannot).
     #[must_use]
-    pub fn log(&self) -> LogView<'_> {
-        LogView { log: &self.inner.log }
+    pub fn log(&self) -> &annal_wal::LogView {
+        &self.inner.log
     }
 
     /// Syncs (with `Manual` or `Periodic` durability, the last appends), releases the writer

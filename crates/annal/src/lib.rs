@@ -86,13 +86,13 @@ pub use annal_projection::{
     StreamIndex, Until,
 };
 pub use annal_wal::{
-    ChainValue, Durability, Record, RecoveryMode, RecoveryReport, SegmentSummary, WAL_DIR,
+    ChainValue, Durability, LogView, Record, RecoveryMode, RecoveryReport, SegmentSummary, WAL_DIR,
     chain_next, to_hex,
 };
 pub use compact::{CompactReport, VerifyReport};
 pub use error::{Error, Result};
 pub use event::{Appended, Expect, NewEvent, TypedEvent};
-pub use journal::{Journal, JournalOptions, KEEP_SNAPSHOTS_DEFAULT, Loaded, LogView};
+pub use journal::{Journal, JournalOptions, KEEP_SNAPSHOTS_DEFAULT, Loaded};
 pub use read::{Events, Query};
 pub use reader::{Chained, ChainedRecords, JournalReader, Records, Summary};
 pub use repair::{RepairReport, Restart, Salvaged, salvage};

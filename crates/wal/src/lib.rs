@@ -74,8 +74,8 @@ mod writer;
 pub use chain::{CHAIN_START, ChainValue, chain_next, to_hex};
 pub use error::{Error, Result};
 pub use log::{
-    ARCHIVE_DIR, Appended, Durability, LOCK_FILE, Log, Options, PENDING_BYTES_MAX, QUARANTINE_DIR,
-    Record, RecoveryMode, SegmentInfo, Stats, WAL_DIR, lock_store,
+    ARCHIVE_DIR, Appended, Durability, LOCK_FILE, Log, LogView, Options, PENDING_BYTES_MAX,
+    QUARANTINE_DIR, Record, RecoveryMode, SegmentInfo, Stats, WAL_DIR, lock_store,
 };
 pub use reader::{Follow, Reader};
 pub use recovery::{Cut, RecoveryReport, TornTail};

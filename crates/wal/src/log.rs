@@ -115,7 +115,7 @@ pub struct Appended {
     pub ts: u64,
 }
 
-/// A segment as described by [`Log::segments`].
+/// A segment as described by [`LogView::segments`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentInfo {
     /// The segment file.
@@ -240,7 +240,7 @@ pub(crate) struct Shared {
     pub lock: Mutex<Option<Box<dyn LockGuard>>>,
     pub closed: AtomicBool,
     /// A copy of `State::visible_seq`, stored under the state lock whenever it advances, so
-    /// that [`Log::last_seq`] takes no lock.
+    /// that [`LogView::last_seq`] takes no lock.
     pub visible: AtomicU64,
     /// A copy of `State::durable_seq`, stored under the state lock whenever it advances.
     pub durable: AtomicU64,
@@ -267,7 +267,7 @@ pub(crate) struct Counters {
     pub segments_created: AtomicU64,
 }
 
-/// Counters of what a [`Log`] did since it was opened; see [`Log::stats`].
+/// Counters of what a [`Log`] did since it was opened; see [`LogView::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
     /// Successful `append` and `append_batch` calls.
@@ -291,10 +291,27 @@ impl std::fmt::Debug for Shared {
 /// A segmented write-ahead log of opaque records, with one writer.
 ///
 /// `Log` is `Send + Sync`: share it (for example in an `Arc`) between appending threads, whose
-/// appends are committed together.
+/// appends are committed together. It dereferences to its [`LogView`], which holds what
+/// reading it takes.
 #[derive(Debug)]
 pub struct Log {
+    view: LogView,
+}
+
+/// The read side of a live [`Log`]: its range, chain values, segments, statistics and
+/// readers, and `verify`. A `Log` dereferences to it; a holder of a `&LogView` (for example
+/// through `annal::Journal::log`) can read the log but not append to it.
+#[derive(Debug)]
+pub struct LogView {
     pub(crate) shared: Arc<Shared>,
+}
+
+impl std::ops::Deref for Log {
+    type Target = LogView;
+
+    fn deref(&self) -> &LogView {
+        &self.view
+    }
 }
 
 impl Log {
@@ -386,9 +403,59 @@ impl Log {
         if let Durability::Periodic(ms) = shared.options.durability {
             spawn_periodic_sync(&shared, Duration::from_millis(ms));
         }
-        Ok(Self { shared })
+        Ok(Self { view: LogView { shared } })
     }
 
+    /// Removes the sealed segments whose records all lie below `seq` (never the active one),
+    /// deleting them or, with `archive`, moving them to `archive/` (copied and made durable
+    /// there before the original is removed). The log then starts at the first remaining
+    /// segment. Returns the removed segments' paths and their total size in bytes.
+    ///
+    /// # Errors
+    /// I/O errors; the log may then hold some of the segments still, never a gap.
+    pub fn remove_segments_below(&self, seq: u64, archive: bool) -> Result<(Vec<PathBuf>, u64)> {
+        let doomed: Vec<SealedSeg> = {
+            let st = self.shared.state.lock();
+            // Only segments whose seal is on disk: one whose roll is merely planned may still be
+            // written to, and its successor may not exist yet.
+            st.sealed.iter().take_while(|s| s.last_seq < seq && s.on_disk).cloned().collect()
+        };
+        let mut removed = Vec::new();
+        let mut bytes = 0;
+        // Oldest first, each durable before the next: a crash leaves a suffix of the log.
+        for seg in &doomed {
+            bytes +=
+                remove_segment(self.shared.storage.as_ref(), &self.shared.dir, &seg.path, archive)?;
+            {
+                let mut st = self.shared.state.lock();
+                let first = st.sealed.first().map(|s| s.first_seq);
+                debug_assert_eq!(first, Some(seg.first_seq), "segments are removed oldest first");
+                st.sealed.remove(0);
+                st.start_seq = st.sealed.first().map_or(st.active.first_seq, |s| s.first_seq);
+                self.shared.start.store(st.start_seq, Ordering::Release);
+            }
+            removed.push(seg.path.clone());
+        }
+        Ok((removed, bytes))
+    }
+
+    /// Syncs, releases the writer lock and closes the log, reporting any failure.
+    ///
+    /// # Errors
+    /// The final sync failed (or the log was poisoned).
+    pub fn close(self) -> Result<()> {
+        let result = if self.shared.state.lock().poisoned.is_some() {
+            Ok(())
+        } else {
+            self.sync().and_then(|()| write_clean_close(&self.shared))
+        };
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.lock.lock().take();
+        result
+    }
+}
+
+impl LogView {
     /// What recovery found and did when this log was opened.
     #[must_use]
     pub fn recovery_report(&self) -> &RecoveryReport {
@@ -428,7 +495,7 @@ impl Log {
     /// The chain value after the last acknowledged record.
     ///
     /// # Errors
-    /// As [`Log::chain_at`].
+    /// As [`LogView::chain_at`].
     pub fn chain_head(&self) -> Result<ChainValue> {
         let (visible, next, chain) = {
             let st = self.shared.state.lock();
@@ -526,39 +593,6 @@ impl Log {
         Ok(found)
     }
 
-    /// Removes the sealed segments whose records all lie below `seq` (never the active one),
-    /// deleting them or, with `archive`, moving them to `archive/` (copied and made durable
-    /// there before the original is removed). The log then starts at the first remaining
-    /// segment. Returns the removed segments' paths and their total size in bytes.
-    ///
-    /// # Errors
-    /// I/O errors; the log may then hold some of the segments still, never a gap.
-    pub fn remove_segments_below(&self, seq: u64, archive: bool) -> Result<(Vec<PathBuf>, u64)> {
-        let doomed: Vec<SealedSeg> = {
-            let st = self.shared.state.lock();
-            // Only segments whose seal is on disk: one whose roll is merely planned may still be
-            // written to, and its successor may not exist yet.
-            st.sealed.iter().take_while(|s| s.last_seq < seq && s.on_disk).cloned().collect()
-        };
-        let mut removed = Vec::new();
-        let mut bytes = 0;
-        // Oldest first, each durable before the next: a crash leaves a suffix of the log.
-        for seg in &doomed {
-            bytes +=
-                remove_segment(self.shared.storage.as_ref(), &self.shared.dir, &seg.path, archive)?;
-            {
-                let mut st = self.shared.state.lock();
-                let first = st.sealed.first().map(|s| s.first_seq);
-                debug_assert_eq!(first, Some(seg.first_seq), "segments are removed oldest first");
-                st.sealed.remove(0);
-                st.start_seq = st.sealed.first().map_or(st.active.first_seq, |s| s.first_seq);
-                self.shared.start.store(st.start_seq, Ordering::Release);
-            }
-            removed.push(seg.path.clone());
-        }
-        Ok((removed, bytes))
-    }
-
     /// What the log did since it was opened.
     #[must_use]
     pub fn stats(&self) -> Stats {
@@ -605,21 +639,6 @@ impl Log {
     #[must_use]
     pub fn read_from(&self, from: u64) -> Reader {
         Reader::live(Arc::clone(&self.shared), from)
-    }
-
-    /// Syncs, releases the writer lock and closes the log, reporting any failure.
-    ///
-    /// # Errors
-    /// The final sync failed (or the log was poisoned).
-    pub fn close(self) -> Result<()> {
-        let result = if self.shared.state.lock().poisoned.is_some() {
-            Ok(())
-        } else {
-            self.sync().and_then(|()| write_clean_close(&self.shared))
-        };
-        self.shared.closed.store(true, Ordering::Release);
-        self.shared.lock.lock().take();
-        result
     }
 }
 

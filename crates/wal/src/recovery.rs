@@ -1,5 +1,5 @@
 //! Open-time recovery. Costs O(active segment): sealed segments are checked by their header and
-//! footer only (their frames are checked when read, and by [`Log::verify`](crate::Log::verify)),
+//! footer only (their frames are checked when read, and by [`LogView::verify`](crate::LogView::verify)),
 //! except in `TruncateAtCorruption`, the explicit repair, which reads everything.
 
 use std::path::{Path, PathBuf};

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use crate::chain::{CHAIN_START, ChainValue};
 use crate::error::{Error, Result};
-use crate::log::Log;
+use crate::log::LogView;
 use crate::scan::{End, ScanOptions, scan_segment};
 
-/// One problem found by [`Log::verify`].
+/// One problem found by [`LogView::verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// The damaged file.
@@ -34,7 +34,7 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// What [`Log::verify`] checked and found.
+/// What [`LogView::verify`] checked and found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Segments checked.
@@ -55,7 +55,7 @@ impl VerifyReport {
     }
 }
 
-impl Log {
+impl LogView {
     /// Checks every checksum of every segment, sequence continuity, timestamps, the seals and
     /// the hash chain across segments. Problems are collected, not returned as errors, so that
     /// one damaged segment does not hide another.
