@@ -1,6 +1,7 @@
-//! Open-time recovery. Costs O(active segment): sealed segments are checked by their header and
-//! footer only (their frames are checked when read, and by [`LogView::verify`](crate::LogView::verify)),
-//! except in `TruncateAtCorruption`, the explicit repair, which reads everything.
+//! Open-time recovery. Costs the active segment's written data (never its preallocated zeros):
+//! sealed segments are checked by their header and footer only (their frames are checked when
+//! read, and by [`LogView::verify`](crate::LogView::verify)), except in
+//! `TruncateAtCorruption`, the explicit repair, which reads everything.
 
 use std::path::{Path, PathBuf};
 
