@@ -4,6 +4,7 @@
 //! 0 with less. `read --follow` either exits 3 or, still waiting, has printed everything.
 //! Each kind of damage must be reported by some command.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -218,4 +219,82 @@ fn every_read_command_over_every_damage_prints_the_intact_answer_or_exits_3() {
         }
         assert!(reported > 0, "{what}: no read command reported it");
     }
+}
+
+/// `read` and `export` in one process while `compact` removes segments in another: each
+/// prints a gapless run from the first event and either reaches the end (exit 0; export's head
+/// is the store's) or fails naming the earliest sequence held (exit 1, not a false exit 3);
+/// with `--archive` each always reaches the end. Several rounds, the compaction started at
+/// different moments.
+#[test]
+fn reads_racing_a_compaction_in_another_process_are_gapless() {
+    let template = Scratch::new();
+    let events = 6_000u64;
+    {
+        let journal = Journal::options()
+            .segment_bytes(4096)
+            .durability(annal::Durability::Manual)
+            .open(&template.store)
+            .expect("create");
+        for i in 0..events {
+            let event = NewEvent::json("t", &json!({ "i": i })).expect("event");
+            journal
+                .append_events(&format!("s-{}", i % 3), Expect::Any, vec![event])
+                .expect("append");
+        }
+        journal.close().expect("close");
+    }
+    let head =
+        crate::common::annal([OsStr::new("info"), template.store.as_os_str()]).json()["chain_head"]
+            .as_str()
+            .expect("head")
+            .to_owned();
+    let mut raced = 0;
+    for round in 0..8u64 {
+        let archive = round % 2 == 1;
+        for command in ["read", "export"] {
+            let copy = Scratch::new();
+            copy_tree(&template.store, &copy.store);
+            let reader = Command::new(env!("CARGO_BIN_EXE_annal"))
+                .arg(command)
+                .arg(&copy.store)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn the reader");
+            std::thread::sleep(Duration::from_millis(round * 3));
+            let mut args = vec!["compact", "--keep-snapshots", "1"];
+            if archive {
+                args.push("--archive");
+            }
+            copy.run(args[0], &args[1..]).ok();
+            let out = reader.wait_with_output().expect("reader output");
+            let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+            let stderr = String::from_utf8(out.stderr).expect("UTF-8");
+            let seqs: Vec<u64> = stdout
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).expect("JSON")["seq"]
+                        .as_u64()
+                        .expect("seq")
+                })
+                .collect();
+            let want: Vec<u64> = (1..=seqs.len() as u64).collect();
+            assert_eq!(seqs, want, "{command} (archive {archive}, round {round}): a gap");
+            match out.status.code() {
+                Some(0) => {
+                    assert_eq!(seqs.len() as u64, events, "{command}: exit 0 before the end");
+                    if command == "export" {
+                        assert!(stderr.contains(&head), "export's head: {stderr}");
+                    }
+                }
+                Some(1) if !archive => {
+                    assert!(stderr.contains("earliest reachable sequence"), "{command}: {stderr}");
+                    raced += 1;
+                }
+                other => panic!("{command} (archive {archive}) exited {other:?}: {stderr}"),
+            }
+        }
+    }
+    eprintln!("{raced} of 16 reads were overtaken by the compaction and said so");
 }
