@@ -26,17 +26,9 @@ pub(crate) fn whole_frame_at(file: &dyn StorageFile, path: &Path, offset: u64) -
     Ok(format::check_frame(&fh, &frame).is_ok())
 }
 
-/// The clean-close record, when it says the last segment's frames reach past `offset`: then a
-/// frame was synced there, and a missing one is damage. A writer removes the record before it
-/// appends, and only appends past the record's end, so a stale record never covers new frames.
-/// A record that cannot be read vouches for nothing (the writer's open reports it).
-pub(crate) fn clean_close_covering(
-    storage: &dyn Storage,
-    segment: &Path,
-    first_seq: u64,
-    offset: u64,
-) -> Result<Option<format::CleanClose>> {
-    let Some(wal_dir) = segment.parent() else { return Ok(None) };
+/// The clean-close record in `wal_dir`; `None` when there is none, or it cannot be decoded
+/// (a record that cannot be read vouches for nothing; the writer's open reports it).
+fn clean_close(storage: &dyn Storage, wal_dir: &Path) -> Result<Option<format::CleanClose>> {
     let path = wal_dir.join(format::CLEAN_CLOSE_FILE);
     let file = match storage.open_file(&path, OpenMode::Read) {
         Ok(file) => file,
@@ -47,9 +39,20 @@ pub(crate) fn clean_close_covering(
     if read_up_to(file.as_ref(), &path, &mut bytes, 0)? < bytes.len() {
         return Ok(None);
     }
-    Ok(format::CleanClose::decode(&bytes)
-        .ok()
-        .filter(|c| c.first_seq == first_seq && offset < c.data_end))
+    Ok(format::CleanClose::decode(&bytes).ok())
+}
+
+/// The clean-close record, when it says the last segment's frames reach past `offset`: then a
+/// frame was synced there, and a missing one is damage. A writer removes the record before it
+/// appends, and only appends past the record's end, so a stale record never covers new frames.
+pub(crate) fn clean_close_covering(
+    storage: &dyn Storage,
+    segment: &Path,
+    first_seq: u64,
+    offset: u64,
+) -> Result<Option<format::CleanClose>> {
+    let Some(wal_dir) = segment.parent() else { return Ok(None) };
+    Ok(clean_close(storage, wal_dir)?.filter(|c| c.first_seq == first_seq && offset < c.data_end))
 }
 
 /// The clean-close record, when it names a last segment after the one starting at `first_seq`
@@ -60,17 +63,7 @@ pub(crate) fn clean_close_after(
     wal_dir: &Path,
     first_seq: u64,
 ) -> Result<Option<format::CleanClose>> {
-    let path = wal_dir.join(format::CLEAN_CLOSE_FILE);
-    let file = match storage.open_file(&path, OpenMode::Read) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("open", &path, e)),
-    };
-    let mut bytes = [0u8; format::CLEAN_CLOSE_BYTES];
-    if read_up_to(file.as_ref(), &path, &mut bytes, 0)? < bytes.len() {
-        return Ok(None);
-    }
-    Ok(format::CleanClose::decode(&bytes).ok().filter(|c| c.first_seq > first_seq))
+    Ok(clean_close(storage, wal_dir)?.filter(|c| c.first_seq > first_seq))
 }
 
 /// The highest durable watermark above `bad_at` carried by a complete, checksummed frame that
