@@ -90,20 +90,34 @@ fn reader_sees_what_the_writer_wrote_and_replays_the_same() {
     });
 }
 
+/// A journal on 4 KiB segments keeping one snapshot, archiving or not.
+fn small_segments(place: &common::Place, archive: bool) -> annal::Journal {
+    place
+        .options()
+        .segment_bytes(4096)
+        .keep_snapshots(1)
+        .archive(archive)
+        .projection::<Board>()
+        .open(&place.dir)
+        .expect("open")
+}
+
+/// A directory reader of the place's journal.
+fn dir_reader(place: &common::Place) -> JournalReader {
+    match &place.storage {
+        Some(s) => JournalReader::open_with(std::sync::Arc::clone(s), &place.dir),
+        None => JournalReader::open(&place.dir),
+    }
+    .expect("reader")
+}
+
 /// Below the log start, every library read path reaches into `archive/` (or fails naming the
 /// earliest reachable sequence without one); none starts at the log start in silence.
 #[test]
 fn reads_below_the_log_start_reach_the_archive_or_fail() {
     for archive in [true, false] {
         both(|place| {
-            let journal = place
-                .options()
-                .segment_bytes(4096)
-                .keep_snapshots(1)
-                .archive(archive)
-                .projection::<Board>()
-                .open(&place.dir)
-                .expect("open");
+            let journal = small_segments(place, archive);
             for i in 0..500u32 {
                 let stream = if i % 5 == 0 { "acct" } else { "other" };
                 let task = Task::Completed { by: format!("a{i}"), minutes: i };
@@ -112,11 +126,7 @@ fn reads_below_the_log_start_reach_the_archive_or_fail() {
             journal.compact().expect("compact");
             let start = journal.log().first_seq();
             assert!(start > 1, "the compaction truncated the log");
-            let reader = match &place.storage {
-                Some(s) => JournalReader::open_with(std::sync::Arc::clone(s), &place.dir),
-                None => JournalReader::open(&place.dir),
-            }
-            .expect("reader");
+            let reader = dir_reader(place);
             let seqs = |events: Vec<annal::Result<annal::Event<Task>>>| {
                 events.into_iter().map(|e| e.map(|e| e.seq)).collect::<annal::Result<Vec<_>>>()
             };
@@ -156,14 +166,7 @@ fn reads_below_the_log_start_reach_the_archive_or_fail() {
 fn readers_overtaken_by_a_compaction_continue_through_the_archive_or_fail_without_a_gap() {
     for archive in [true, false] {
         both(|place| {
-            let journal = place
-                .options()
-                .segment_bytes(4096)
-                .keep_snapshots(1)
-                .archive(archive)
-                .projection::<Board>()
-                .open(&place.dir)
-                .expect("open");
+            let journal = small_segments(place, archive);
             let append = |n: u32| {
                 for i in 0..n {
                     let task = Task::Completed { by: format!("a{i}"), minutes: i };
@@ -171,11 +174,7 @@ fn readers_overtaken_by_a_compaction_continue_through_the_archive_or_fail_withou
                 }
             };
             append(100);
-            let reader = match &place.storage {
-                Some(s) => JournalReader::open_with(std::sync::Arc::clone(s), &place.dir),
-                None => JournalReader::open(&place.dir),
-            }
-            .expect("reader");
+            let reader = dir_reader(place);
             // Opened before the compaction, at 10: one has read an event, one has not.
             let mut started = reader.read::<Task>(Query::range(10..)).expect("read");
             assert_eq!(started.next().expect("one").expect("event").seq, 10);
