@@ -43,6 +43,8 @@ pub enum Error {
     /// A repair refused, before changing anything: the damage it names cannot be repaired
     /// without losing what the store must keep. Says what to do instead.
     Unrepairable(String),
+    /// A proof, checkpoint or signature does not verify (says what does not match).
+    Unverified(String),
 }
 
 impl Error {
@@ -59,7 +61,8 @@ impl Error {
             Error::Wal(e) | Error::Projection(annal_projection::Error::Wal(e)) => e.is_integrity(),
             Error::Projection(annal_projection::Error::Envelope { .. })
             | Error::Compactor(annal_compactor::Error::Corrupt { .. })
-            | Error::Unrepairable(_) => true,
+            | Error::Unrepairable(_)
+            | Error::Unverified(_) => true,
             _ => false,
         }
     }
@@ -84,6 +87,7 @@ impl fmt::Display for Error {
             ),
             Error::Invalid(reason) => f.write_str(reason),
             Error::Unrepairable(reason) => write!(f, "cannot repair: {reason}"),
+            Error::Unverified(reason) => write!(f, "does not verify: {reason}"),
         }
     }
 }

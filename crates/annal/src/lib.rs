@@ -78,6 +78,7 @@ mod read;
 mod reader;
 mod repair;
 mod replay;
+mod tree;
 
 pub use annal_compactor::{Manifest, SnapshotRef};
 pub use annal_projection::envelope::{EVENT_TYPE_BYTES_MAX, STREAM_NAME_BYTES_MAX};
@@ -96,6 +97,10 @@ pub use journal::{Journal, JournalOptions, KEEP_SNAPSHOTS_DEFAULT, Loaded};
 pub use read::{Events, Query};
 pub use reader::{Chained, ChainedRecords, JournalReader, Records, Summary};
 pub use repair::{RepairReport, Restart, Salvaged, salvage};
+pub use tree::{ConsistencyProof, InclusionProof, TREE_HASH, leaf_data, leaf_hash};
+
+/// Merkle trees, proofs, checkpoints and signed notes, checkable without a store.
+pub use annal_tlog as tlog;
 
 /// The write-ahead log under the journal.
 pub use annal_wal as wal;

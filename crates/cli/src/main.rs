@@ -8,6 +8,7 @@ mod audit;
 mod demo;
 mod out;
 mod read_cmds;
+mod tlog_cmds;
 mod write_cmds;
 
 use std::path::PathBuf;
@@ -224,6 +225,62 @@ enum Command {
         #[arg(default_value = "annal-demo")]
         dir: PathBuf,
     },
+    /// Create an Ed25519 signing key for checkpoints; prints its verifier key.
+    #[command(
+        after_help = "Example:\n  annal keygen --out log.key --name example.org/log\n\nThe key file is created 0600 and never overwritten; publish the verifier key it prints."
+    )]
+    Keygen {
+        /// Where to write the signer key (created, mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+        /// The key's name (also the default origin of its checkpoints).
+        #[arg(long, default_value = "annal")]
+        name: String,
+    },
+    /// Print a C2SP checkpoint of the journal's Merkle tree, signed when a key is given.
+    #[command(
+        after_help = "Examples:\n  annal checkpoint ./store\n  annal checkpoint ./store --key log.key > checkpoint.txt"
+    )]
+    Checkpoint {
+        dir: PathBuf,
+        /// A signer key file from `annal keygen`: the checkpoint is printed as a signed note.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The checkpoint's origin line (default: the key's name, or "annal").
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Print an inclusion proof of one event, or a consistency proof between two tree sizes.
+    #[command(
+        after_help = "Examples:\n  annal prove ./store --seq 42 > proof.json\n  annal prove ./store --from-size 100 > consistency.json\n\nThe tree size defaults to every event now; --size picks an earlier tree."
+    )]
+    Prove {
+        dir: PathBuf,
+        /// The event (sequence number) to prove included.
+        #[arg(long, conflicts_with = "from_size", required_unless_present = "from_size")]
+        seq: Option<u64>,
+        /// The older tree's size, for a consistency proof.
+        #[arg(long)]
+        from_size: Option<u64>,
+        /// The tree's size (default: every event now).
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Check a proof from `annal prove` against checkpoints, offline.
+    #[command(
+        name = "verify-proof",
+        after_help = "Examples:\n  annal verify-proof proof.json --checkpoint checkpoint.txt --key \"$(cat log.pub)\"\n  annal verify-proof consistency.json --checkpoint old.txt --checkpoint new.txt --key KEY\n\nExit 3 names what does not match. Without --key the checkpoints' signatures are not checked (the output says so)."
+    )]
+    VerifyProof {
+        proof: PathBuf,
+        /// A checkpoint file (a signed note, or its text); twice for both trees of a
+        /// consistency proof.
+        #[arg(long, required = true)]
+        checkpoint: Vec<PathBuf>,
+        /// The verifier key the checkpoints must be signed with (NAME+HASH+KEY).
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Print shell completions.
     #[command(after_help = "Example:\n  annal completions bash > /etc/bash_completion.d/annal")]
     Completions { shell: clap_complete::Shell },
@@ -272,6 +329,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_cmds::recover(&dir)
         }
         Command::Demo { dir } => demo::run(&dir),
+        Command::Keygen { out, name } => tlog_cmds::keygen(&out, &name),
+        Command::Checkpoint { dir, key, origin } => {
+            tlog_cmds::checkpoint(&dir, key.as_deref(), origin.as_deref())
+        }
+        Command::Prove { dir, seq, from_size, size } => {
+            tlog_cmds::prove(&dir, seq, from_size, size)
+        }
+        Command::VerifyProof { proof, checkpoint, key } => {
+            tlog_cmds::verify_proof(&proof, &checkpoint, key.as_deref())
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "annal", &mut std::io::stdout());

@@ -90,15 +90,17 @@ impl HashAlg {
         }
     }
 
-    fn hash(self, parts: &[&[u8]]) -> Hash {
+    fn hash(self, prefix: &[u8], parts: &[&[u8]]) -> Hash {
         match self {
             HashAlg::Sha256 => {
                 let mut h = sha2::Sha256::new();
+                h.update(prefix);
                 parts.iter().for_each(|p| h.update(p));
                 h.finalize().into()
             }
             HashAlg::Blake3 => {
                 let mut h = blake3::Hasher::new();
+                h.update(prefix);
                 parts.iter().for_each(|p| {
                     h.update(p);
                 });
@@ -110,27 +112,24 @@ impl HashAlg {
     /// The root of the empty tree: the hash of the empty string.
     #[must_use]
     pub fn empty(self) -> Hash {
-        self.hash(&[])
+        self.hash(&[], &[])
     }
 
     /// A leaf's hash: H(0x00 || data).
     #[must_use]
     pub fn leaf(self, data: &[u8]) -> Hash {
-        self.hash(&[&[0x00], data])
+        self.hash(&[0x00], &[data])
     }
 
     /// A leaf's hash over data given in parts (hashed as their concatenation).
     #[must_use]
     pub fn leaf_parts(self, parts: &[&[u8]]) -> Hash {
-        let mut all: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
-        all.push(&[0x00]);
-        all.extend_from_slice(parts);
-        self.hash(&all)
+        self.hash(&[0x00], parts)
     }
 
     /// An interior node's hash: H(0x01 || left || right).
     #[must_use]
     pub fn node(self, left: &Hash, right: &Hash) -> Hash {
-        self.hash(&[&[0x01], left, right])
+        self.hash(&[0x01], &[left, right])
     }
 }

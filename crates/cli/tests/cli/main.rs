@@ -17,4 +17,5 @@ mod read_paths;
 mod read_side;
 mod repair;
 mod time_travel;
+mod tlog;
 mod torn_tail;
