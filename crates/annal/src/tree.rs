@@ -210,12 +210,13 @@ impl JournalReader {
         Ok(leaves)
     }
 
-    /// The checkpoint of the tree of every record, under `origin`.
+    /// The checkpoint of the tree of the first `size` records (`None`: every record), under
+    /// `origin`.
     ///
     /// # Errors
-    /// As [`JournalReader::inclusion_proof`].
-    pub fn checkpoint(&self, origin: &str) -> Result<Checkpoint> {
-        let leaves = self.leaves(None)?;
+    /// `size` is past the end; as [`JournalReader::inclusion_proof`].
+    pub fn checkpoint(&self, origin: &str, size: Option<u64>) -> Result<Checkpoint> {
+        let leaves = self.leaves(size)?;
         Ok(Checkpoint {
             origin: origin.to_owned(),
             size: leaves.len() as u64,

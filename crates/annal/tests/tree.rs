@@ -34,7 +34,7 @@ fn checkpoints_and_proofs_verify_and_survive_an_archiving_compaction() {
                 let task = Task::Completed { by: format!("a{i}"), minutes: i };
                 journal.append(&format!("t{}", i % 3), Expect::Any, [task]).expect("append");
                 if i % 17 == 0 {
-                    checkpoints.push(reader(place).checkpoint("test").expect("checkpoint"));
+                    checkpoints.push(reader(place).checkpoint("test", None).expect("checkpoint"));
                 }
             }
             // The root is the tree of the records' leaf hashes, and the frontier agrees.
@@ -44,7 +44,7 @@ fn checkpoints_and_proofs_verify_and_survive_an_archiving_compaction() {
                 .map(|r| r.map(|r| annal::leaf_hash(r.seq, r.ts, &r.payload)))
                 .collect::<Result<_, _>>()
                 .expect("read");
-            let now = reader(place).checkpoint("test").expect("checkpoint");
+            let now = reader(place).checkpoint("test", None).expect("checkpoint");
             assert_eq!(now.size, 120);
             assert_eq!(now.root, root_of(annal::TREE_HASH, &leaves));
             let mut frontier = Frontier::new(annal::TREE_HASH);
@@ -54,11 +54,11 @@ fn checkpoints_and_proofs_verify_and_survive_an_archiving_compaction() {
             assert!(journal.log().first_seq() > 1, "{}: truncated", place.name());
             let r = reader(place);
             if !archive {
-                let err = r.checkpoint("test").expect_err("the tree needs every record");
+                let err = r.checkpoint("test", None).expect_err("the tree needs every record");
                 assert!(err.to_string().contains("earliest reachable"), "{err}");
                 return;
             }
-            assert_eq!(r.checkpoint("test").expect("after compaction"), now);
+            assert_eq!(r.checkpoint("test", None).expect("after compaction"), now);
             for seq in (1..=120).step_by(7) {
                 let proof = r.inclusion_proof(seq, None).expect("prove");
                 proof.verify(&now).expect("verifies");
@@ -99,13 +99,17 @@ fn a_rewritten_record_breaks_its_proofs_and_the_consistency_with_earlier_checkpo
         place
     };
     let first = build(None);
-    let before = reader(&first).checkpoint("test").expect("checkpoint");
+    let before = reader(&first).checkpoint("test", None).expect("checkpoint");
     reader(&first).inclusion_proof(10, None).expect("prove").verify(&before).expect("verifies");
     let copy = build(None);
-    assert_eq!(reader(&copy).checkpoint("test").expect("checkpoint"), before, "deterministic");
+    assert_eq!(
+        reader(&copy).checkpoint("test", None).expect("checkpoint"),
+        before,
+        "deterministic"
+    );
     let rewritten = build(Some(9));
     let r = reader(&rewritten);
-    assert_ne!(r.checkpoint("test").expect("checkpoint").root, before.root);
+    assert_ne!(r.checkpoint("test", None).expect("checkpoint").root, before.root);
     for seq in [1, 10, 11, 40] {
         let err = r.inclusion_proof(seq, None).expect("prove").verify(&before).expect_err("forged");
         assert!(err.is_integrity(), "{err}");

@@ -43,7 +43,7 @@ pub fn checkpoint(dir: &Path, key: Option<&Path>, origin: Option<&str>) -> anyho
     require_journal(dir)?;
     let signer = key.map(read_signer).transpose()?;
     let origin = origin.or(signer.as_ref().map(Signer::name)).unwrap_or("annal");
-    let checkpoint = JournalReader::open(dir)?.checkpoint(origin)?;
+    let checkpoint = JournalReader::open(dir)?.checkpoint(origin, None)?;
     let text = checkpoint.to_text();
     let printed = match &signer {
         Some(s) => sign(&text, &[s])?,

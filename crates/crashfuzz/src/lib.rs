@@ -39,4 +39,5 @@ pub mod kill;
 pub mod model;
 pub mod rng;
 pub mod sim;
+pub mod tree;
 pub mod workload;

@@ -51,6 +51,9 @@ pub struct SimStats {
     pub replays: u64,
     /// Appends with a wrong expected version that were refused as they must be.
     pub conflicts: u64,
+    /// Recoveries after which a checkpoint of durable events taken at an earlier sync was
+    /// proven consistent with the tree, with an inclusion proof of a random event.
+    pub tree_checks: u64,
     /// Followers opened (live and directory readers drained after every step).
     pub followers: u64,
     /// Events they delivered, each checked against the model.
@@ -74,6 +77,7 @@ impl SimStats {
         self.compactions += other.compactions;
         self.replays += other.replays;
         self.conflicts += other.conflicts;
+        self.tree_checks += other.tree_checks;
         self.followers += other.followers;
         self.follower_events += other.follower_events;
         self.followers_overtaken += other.followers_overtaken;
@@ -385,6 +389,7 @@ impl Run {
         self.stats.replays = c.replays;
         self.stats.reopens = c.reopens;
         self.stats.lock_attacks = c.lock_attacks;
+        self.stats.tree_checks = c.tree_checks;
         let f = self.w.followers.counts;
         self.stats.followers = f.opened;
         self.stats.follower_events = f.delivered;

@@ -93,6 +93,9 @@ pub struct Counts {
     pub reopens: u64,
     /// `LOCK` removed or replaced while the writer ran.
     pub lock_attacks: u64,
+    /// Recoveries after which a checkpoint taken at an earlier sync was checked against the
+    /// tree (consistency and inclusion proofs).
+    pub tree_checks: u64,
 }
 
 /// A journal under a workload, and the model it is checked against.
@@ -110,6 +113,8 @@ pub struct Workload {
     pub counts: Counts,
     /// Readers following the journal between operations.
     pub followers: Followers,
+    /// A checkpoint of the durable events, taken at a sync.
+    pub checkpoint: Option<annal::tlog::checkpoint::Checkpoint>,
     next_id: u64,
     /// Faults that had fired at the last recovery: an error is an injected fault's only if one
     /// fired since.
@@ -127,6 +132,7 @@ impl Workload {
             journal: None,
             counts: Counts::default(),
             followers: Followers::default(),
+            checkpoint: None,
             next_id: 1,
             fired_base: 0,
         }
@@ -279,6 +285,14 @@ impl Workload {
         match self.journal().sync() {
             Ok(()) => {
                 self.model.synced();
+                let storage: Arc<dyn Storage> = Arc::new(self.setup.sim.clone());
+                let durable = self.model.durable as u64;
+                match crate::tree::take(&storage, Path::new(DIR), durable) {
+                    Ok(Some(c)) => self.checkpoint = Some(c),
+                    Ok(None) => {}
+                    Err(_) if self.sim().is_halted() => return Err(Stop::Halted),
+                    Err(v) => return Err(Stop::Broken(v)),
+                }
                 Ok(())
             }
             Err(e) => Err(self.failed("a sync", &e, true)),
@@ -529,6 +543,11 @@ impl Workload {
             replays,
         )?;
         self.counts.replays += recovered.replays as u64;
+        if let Some(old) = &self.checkpoint
+            && crate::tree::check(&journal, &storage, Path::new(DIR), old, &mut self.rng)?
+        {
+            self.counts.tree_checks += 1;
+        }
         self.journal = Some(journal);
         self.fired_base = self.sim().faults_fired();
         Ok(())
