@@ -71,7 +71,7 @@ pub struct ConsistencyProof {
 }
 
 fn hex32(h: &Hash) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h)
 }
 
 /// Decodes 32 bytes of hex.
@@ -84,10 +84,7 @@ pub fn unhex32(text: &str, what: &str) -> Result<Hash> {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    hex::decode(text).ok()
 }
 
 impl From<ProofError> for Error {
@@ -247,10 +244,7 @@ impl JournalReader {
         Ok(InclusionProof {
             seq,
             size,
-            leaf_data: leaf_data(record.seq, record.ts, &record.payload)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            leaf_data: hex::encode(leaf_data(record.seq, record.ts, &record.payload)),
             proof: proof.iter().map(hex32).collect(),
             root: hex32(&root_of(TREE_HASH, &leaves)),
         })

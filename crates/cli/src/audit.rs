@@ -22,14 +22,11 @@ const CSV_HEADER: [&str; 11] =
     ["seq", "ts", "ts_ns", "stream", "version", "type", "data", "meta", "payload", "prev", "chain"];
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    hex::decode(text).ok()
 }
 
 /// Writes the export; returns the chain head (also printed on stderr).

@@ -318,7 +318,7 @@ fn consistency_len(first: u64, second: u64) -> usize {
 }
 
 fn hex(h: &Hash) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h)
 }
 
 /// The right frontier of a tree: the roots of its perfect subtrees from the left, one per bit

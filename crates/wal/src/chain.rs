@@ -26,11 +26,7 @@ pub fn chain_next(prev: &ChainValue, seq: u64, ts: u64, payload: &[u8]) -> Chain
 /// Lowercase hex of a chain value.
 #[must_use]
 pub fn to_hex(value: &ChainValue) -> String {
-    use std::fmt::Write;
-    value.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    hex::encode(value)
 }
 
 #[cfg(test)]
