@@ -85,6 +85,10 @@ impl Iterator for ChainedRecords {
     }
 }
 
+/// How many times a directory reader's replay is taken again when a compaction changed the
+/// MANIFEST under it.
+const REPLAY_ATTEMPTS: u32 = 5;
+
 /// A read-only view of the journal in a directory. Sees the complete, valid events on disk
 /// (a writer's unsynced or in-flight appends may or may not be there yet).
 #[derive(Debug, Clone)]
@@ -197,7 +201,7 @@ impl JournalReader {
         let log = annal_wal::DirView::open(Arc::clone(&self.storage), &self.dir)?.summary()?;
         let manifest = self.manifest()?;
         let log_start = manifest.as_ref().map_or(1, |m| m.log_start.max(1));
-        if (log.earliest_seq() > log_start && !log.segments.is_empty())
+        if (log.first_seq > log_start && !log.segments.is_empty())
             || (log_start > 1 && log.segments.is_empty())
         {
             // Not a later start: the segment holding the log start is gone. The reader names it.
@@ -255,18 +259,30 @@ impl JournalReader {
     /// `Invalid` naming the earliest reachable sequence when the target cannot be reached, or
     /// lies past the end; snapshot, read and decode errors.
     pub fn replay<P: Projection>(&self, until: Until) -> Result<(P::State, u64)> {
-        let manifest = self.manifest()?;
-        crate::replay::replay::<P>(
-            &crate::replay::Source {
-                storage: self.storage.as_ref(),
-                dir: &self.dir,
-                manifest: manifest.as_ref(),
-                log_first: self.first_seq()?,
-                last: None,
-                records: &|from| self.log_reader(from),
-            },
-            until,
-        )
+        // A compaction in another process may commit a new MANIFEST and remove the snapshot
+        // or segments this replay chose: when the MANIFEST changed meanwhile, the replay is
+        // taken again from the new one, a few times; a failure under an unchanged MANIFEST is
+        // the answer.
+        let mut attempts = 0;
+        loop {
+            let manifest = self.manifest()?;
+            let result = crate::replay::replay::<P>(
+                &crate::replay::Source {
+                    storage: self.storage.as_ref(),
+                    dir: &self.dir,
+                    manifest: manifest.as_ref(),
+                    log_first: self.first_seq()?,
+                    last: None,
+                    records: &|from| self.log_reader(from),
+                },
+                until,
+            );
+            attempts += 1;
+            match result {
+                Err(_) if attempts < REPLAY_ATTEMPTS && self.read_manifest()? != manifest => {}
+                other => return other,
+            }
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use annal::{Journal, JournalReader, Query, Until};
 use common::{Board, Place, Task};
 
 /// The kinds of damage, each applied to a fresh copy of the same store.
-const KINDS: [&str; 11] = [
+const KINDS: [&str; 12] = [
     "bit flip in the active segment's first frame",
     "bit flip in the active segment's last frame",
     "bit flip in a sealed segment",
@@ -25,6 +25,7 @@ const KINDS: [&str; 11] = [
     "the last segment missing",
     "the MANIFEST missing",
     "a snapshot missing",
+    "an archived segment missing",
 ];
 
 fn storage(place: &Place) -> Arc<dyn Storage> {
@@ -103,7 +104,8 @@ fn damage(place: &Place, kind: usize) {
         7 => s.remove_file(segments[1]).expect("remove"),
         8 => s.remove_file(segments[segments.len() - 1]).expect("remove"),
         9 => s.remove_file(&dir.join("MANIFEST")).expect("remove"),
-        _ => s.remove_file(&snapshots[0]).expect("remove"),
+        10 => s.remove_file(&snapshots[0]).expect("remove"),
+        _ => s.remove_file(&archived[archived.len() / 2]).expect("remove"),
     }
 }
 

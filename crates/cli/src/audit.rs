@@ -85,10 +85,13 @@ pub fn export(
         Output::Json(std::io::BufWriter::new(sink))
     };
     let last = until.unwrap_or(u64::MAX);
-    let bar = out::progress(
-        last.saturating_sub(from).min(out::last_seq(&reader)?.saturating_sub(from)) + 1,
-        "export",
-    );
+    // The bar's total: the range asked for, or (open-ended) up to the log's end. Nothing past
+    // `--until` is read, so damage after it does not fail the export, as for `read`.
+    let total = match until {
+        Some(until) => until.saturating_sub(from.max(1)) + 1,
+        None => out::last_seq(&reader)?.saturating_sub(from.max(1)) + 1,
+    };
+    let bar = out::progress(total, "export");
     let mut count = 0u64;
     let mut chain = None;
     for chained in records.by_ref() {
@@ -97,7 +100,9 @@ pub fn export(
             break;
         }
         chain = Some(after);
-        let event = RawEvent::parse(record.seq, record.ts, &record.payload)?.to_event::<Value>()?;
+        let event = RawEvent::parse(record.seq, record.ts, &record.payload)
+            .and_then(|raw| raw.to_event::<Value>())
+            .map_err(annal::Error::from)?;
         let fields = out::event_json(&event);
         match &mut output {
             Output::Csv(w) => w
@@ -127,6 +132,9 @@ pub fn export(
         }
         count += 1;
         bar.inc(1);
+        if record.seq >= last {
+            break;
+        }
     }
     match &mut output {
         Output::Csv(w) => w.flush().with_context(write_err)?,

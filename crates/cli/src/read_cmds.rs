@@ -89,31 +89,41 @@ pub fn replay(
 
 pub fn snapshots(dir: &Path) -> anyhow::Result<()> {
     let reader = reader(dir)?;
-    let manifest = reader.manifest()?;
-    let list: Vec<Value> = manifest
-        .as_ref()
-        .map(|m| {
-            m.snapshots
-                .iter()
-                .map(|s| {
-                    let path = reader.snapshot_path(s);
-                    let bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
-                    json!({
-                        "projection": s.projection,
-                        "schema_version": s.schema_version,
-                        "seq": s.seq,
-                        "file": path.display().to_string(),
-                        "bytes": bytes,
+    // A compaction in another process may replace the MANIFEST and remove the files it no
+    // longer names between the read and the look at the files: a file missing under a MANIFEST
+    // that changed meanwhile is looked at again, with the new one.
+    let mut attempts = 0;
+    let (manifest, list, missing) = loop {
+        let manifest = reader.manifest()?;
+        let list: Vec<Value> = manifest
+            .as_ref()
+            .map(|m| {
+                m.snapshots
+                    .iter()
+                    .map(|s| {
+                        let path = reader.snapshot_path(s);
+                        let bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
+                        json!({
+                            "projection": s.projection,
+                            "schema_version": s.schema_version,
+                            "seq": s.seq,
+                            "file": path.display().to_string(),
+                            "bytes": bytes,
+                        })
                     })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let missing: Vec<String> = list
-        .iter()
-        .filter(|s| s["bytes"].is_null())
-        .map(|s| s["file"].as_str().unwrap_or_default().to_owned())
-        .collect();
+                    .collect()
+            })
+            .unwrap_or_default();
+        let missing: Vec<String> = list
+            .iter()
+            .filter(|s| s["bytes"].is_null())
+            .map(|s| s["file"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        attempts += 1;
+        if missing.is_empty() || attempts >= 5 || reader.manifest()? == manifest {
+            break (manifest, list, missing);
+        }
+    };
     out::print(&json!({
         "log_start": manifest.as_ref().map_or(1, |m| m.log_start.max(1)),
         "generation": manifest.as_ref().map_or(0, |m| m.generation),

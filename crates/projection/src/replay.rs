@@ -1,7 +1,7 @@
 //! Replay: folding a projection over records, from the start or from a known state, up to a
 //! target ([`Until`], whose meaning is decided here, once). Streams the records: memory is the
 //! state plus one segment window, not the log. Which snapshot serves a target is the
-//! compactor's decision (`Manifest::replay_starts`); the journal and its directory reader share
+//! compactor's decision (`Manifest::starts`); the journal and its directory reader share
 //! one replay built from these pieces.
 
 use annal_wal::Log;

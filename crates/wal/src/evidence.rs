@@ -74,7 +74,8 @@ pub(crate) fn vouching_watermark(
     path: &Path,
     bad_at: u64,
 ) -> Result<Option<u64>> {
-    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+    // Past where the file's data ends it is a hole: zeros, no frame.
+    let len = file.data_end().map_err(|e| Error::io("seek data", path, e))?;
     let mut best: Option<u64> = None;
     let mut buf = vec![0u8; WINDOW_BYTES];
     let mut chunk_start = bad_at + 1;

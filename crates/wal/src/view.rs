@@ -142,6 +142,33 @@ impl DirView {
                 }
             }
         }
+        // The archive holds the log below its start without a gap, up to where `wal/` begins.
+        for pair in archived.windows(2) {
+            if pair[0].last_seq + 1 != pair[1].first_seq {
+                return Err(Error::corrupt(
+                    &archive,
+                    0,
+                    pair[0].last_seq + 1,
+                    format!(
+                        "archived segment missing: the archive holds {}, then a segment starting at {}",
+                        pair[0].last_seq, pair[1].first_seq
+                    ),
+                ));
+            }
+        }
+        if let (Some(a), Some(&w)) = (archived.last(), firsts.first())
+            && a.last_seq + 1 < w
+        {
+            return Err(Error::corrupt(
+                &archive,
+                0,
+                a.last_seq + 1,
+                format!(
+                    "segment missing: the archive ends at {}, and wal/ starts at {w}",
+                    a.last_seq
+                ),
+            ));
+        }
         let first_seq = firsts.first().copied().unwrap_or(1);
         let last_seq = segments.last().map_or(first_seq - 1, |s| s.last_seq);
         let lock_path = self.dir.join(LOCK_FILE);

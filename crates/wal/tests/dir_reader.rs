@@ -83,3 +83,46 @@ fn a_reader_from_the_middle_reports_damage_ahead_of_it() {
         );
     });
 }
+
+/// A zeroed stretch longer than a reader's window, after a crash (no clean-close record) in an
+/// active segment whose later frames vouch for it: the directory reader reports it, from the
+/// start and from a point past it; it never ends early with success. Both file systems.
+#[test]
+fn a_zeroed_stretch_longer_than_a_window_is_damage_when_later_frames_vouch_for_it() {
+    both(|env| {
+        let options =
+            annal_wal::Options { segment_bytes_target: 8 << 20, ..small(Durability::Sync) };
+        let log = env.open(options).expect("open");
+        let body = vec![0x42u8; 2000];
+        for _ in 0..1500 {
+            log.append(&body).expect("append");
+        }
+        let active = log.segments().pop().expect("a segment").path;
+        drop(log);
+        let closed = env.dir.join(annal_wal::WAL_DIR).join(annal_wal::format::CLEAN_CLOSE_FILE);
+        env.storage.remove_file(&closed).expect("as after a crash");
+        let file = env
+            .storage
+            .open_file(&active, annal_storage::OpenMode::ReadWrite)
+            .expect("open the segment");
+        // From the start of frame 3 on, 1.3 MB: more than a reader's 1 MiB window.
+        let frame = (annal_wal::format::FRAME_HEADER_BYTES
+            + annal_wal::format::RECORD_HEADER_BYTES
+            + body.len()) as u64;
+        let start = annal_wal::format::SEGMENT_HEADER_BYTES as u64 + 2 * frame;
+        file.write_all_at(&vec![0u8; 1_300_000], start).expect("zero a stretch");
+        drop(file);
+        for from in [1, 1400] {
+            match dir_read(env, from) {
+                Err(Error::Corrupt { offset, .. }) => {
+                    assert_eq!(offset, start, "{}: the first zeroed frame", env.name());
+                }
+                other => panic!(
+                    "{}: from {from}: {:?} instead of corruption",
+                    env.name(),
+                    other.map(|r| r.len())
+                ),
+            }
+        }
+    });
+}

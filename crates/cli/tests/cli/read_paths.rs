@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::common::Scratch;
 
 /// The kinds of damage, each applied to a fresh copy of the store.
-const KINDS: [&str; 11] = [
+const KINDS: [&str; 12] = [
     "bit flip in the active segment's first frame",
     "bit flip in the active segment's last frame",
     "bit flip in a sealed segment",
@@ -27,6 +27,7 @@ const KINDS: [&str; 11] = [
     "the last segment missing",
     "the MANIFEST missing",
     "a snapshot missing",
+    "an archived segment missing",
 ];
 
 /// 300 events over 6 streams, a compaction (archiving) at 200, a clean close.
@@ -112,7 +113,8 @@ fn damage(store: &Path, kind: usize) {
         7 => std::fs::remove_file(&segments[1]).expect("remove"),
         8 => std::fs::remove_file(active).expect("remove"),
         9 => std::fs::remove_file(store.join("MANIFEST")).expect("remove"),
-        _ => std::fs::remove_file(&snapshots[0]).expect("remove"),
+        10 => std::fs::remove_file(&snapshots[0]).expect("remove"),
+        _ => std::fs::remove_file(&archived[archived.len() / 2]).expect("remove"),
     }
 }
 

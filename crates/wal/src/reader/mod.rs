@@ -33,6 +33,9 @@ use crate::storage::Storage;
 
 /// Bytes read at a time from an active segment.
 const WINDOW_BYTES: usize = 1024 * 1024;
+/// Ends in a row after which a directory reader at the end of the active segment looks it up
+/// again from scratch (about once a second while following).
+const IDLE_ENDS_RELOCATE: u32 = 50;
 /// How often a directory reader polls for new records while following.
 const POLL_INTERVAL_MS: u64 = 20;
 
@@ -52,6 +55,9 @@ pub struct Reader {
     /// Whether the reader was asked to start at the earliest record that can be read (`from`
     /// 0) rather than at a given sequence number: only then does it begin above `from`.
     from_earliest: bool,
+    /// Ends met in a row on a kept active cursor (see `next`): every so often the segment is
+    /// looked up again from scratch, in case its file was replaced.
+    idle_ends: u32,
     /// Where the log is recorded to start (by a compaction's MANIFEST, which this crate does not
     /// read): records from there on must be held; 0 when unknown.
     log_start: u64,
@@ -114,6 +120,7 @@ impl Reader {
             failed: false,
             started: false,
             from_earliest: from == 0,
+            idle_ends: 0,
             log_start: 0,
             refresh_start: None,
         }
@@ -140,6 +147,16 @@ impl Reader {
         self.log_start = log_start;
         self.refresh_start = Some(RefreshStart(Box::new(refresh)));
         self
+    }
+
+    /// Whether `wal/` lists a segment after the one starting at `first_seq` (an error listing it
+    /// counts as yes: the full lookup then reports it).
+    fn newer_segment_than(&self, first_seq: u64) -> bool {
+        match &self.source {
+            Source::Dir { storage, wal_dir, .. } => segment_firsts(storage.as_ref(), wal_dir)
+                .map_or(true, |firsts| firsts.last().is_some_and(|&f| f > first_seq)),
+            Source::Live(_) => true,
+        }
     }
 
     /// A directory reader at the end of a sealed segment that no segment follows: nothing more
@@ -385,6 +402,7 @@ impl Iterator for Reader {
                     cursor.offset = frame_end;
                     if let Some(last) = self.buffered.back() {
                         self.started = true;
+                        self.idle_ends = 0;
                         self.next = last.seq + 1;
                         self.prev_ts = last.ts;
                     }
@@ -404,7 +422,22 @@ impl Iterator for Reader {
                     let sealed = cursor.end.is_some();
                     if !live && last {
                         // A directory reader at the end of the last segment: see whether a new
-                        // segment has started since, else nothing more is written yet.
+                        // segment has started since, else nothing more is written yet. While
+                        // none has, an active segment's cursor stays where it is (its window
+                        // dropped, so the next read sees new frames): a follower polling an idle
+                        // log reads nothing again.
+                        self.idle_ends += 1;
+                        if !sealed
+                            && !self.idle_ends.is_multiple_of(IDLE_ENDS_RELOCATE)
+                            && !self.newer_segment_than(first_seq)
+                        {
+                            if let Some(Cursor { data: Data::File { window, .. }, .. }) =
+                                self.cursor.as_mut()
+                            {
+                                *window = Bytes::new();
+                            }
+                            return None;
+                        }
                         self.cursor = None;
                         match self.locate() {
                             Ok(Some(c)) if c.first_seq != first_seq => {

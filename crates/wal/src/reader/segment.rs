@@ -392,12 +392,18 @@ pub(super) fn unwritten_or_damaged(
             ),
         ));
     }
-    // The common case, the end of the written frames: zeros (preallocation) up to the end of a
-    // window read just now from `offset`. A zeroed stretch longer than a window followed by
-    // frames is beyond what a reader checks here; the writer's recovery and `verify` scan it.
+    // The common case, the end of the written frames: zeros up to the end of a window read just
+    // now from `offset`, and no written data after the window (what follows is a preallocated
+    // hole). Written data after it (the zeros a writer writes ahead of its frames, or frames
+    // after a zeroed stretch) is searched for a later frame's watermark, up to where the data
+    // ends: a zeroed stretch of any length cannot hide frames that vouch for it.
     let rest =
         usize::try_from(offset.saturating_sub(*window_start)).ok().and_then(|at| window.get(at..));
-    if offset >= *window_start && rest.is_some_and(|r| r.iter().all(|&b| b == 0)) {
+    let data_end = file.data_end().map_err(|e| Error::io("seek data", &cursor.path, e))?;
+    if offset >= *window_start
+        && rest.is_some_and(|r| r.iter().all(|&b| b == 0))
+        && *window_start + window.len() as u64 >= data_end
+    {
         return Ok(Step::End);
     }
     match vouching_watermark(file.as_ref(), &cursor.path, offset)? {
