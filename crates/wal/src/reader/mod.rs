@@ -34,8 +34,8 @@ use crate::storage::Storage;
 /// Bytes read at a time from an active segment.
 const WINDOW_BYTES: usize = 1024 * 1024;
 /// Ends in a row after which a directory reader at the end of the active segment looks it up
-/// again from scratch (about once a second while following).
-const IDLE_ENDS_RELOCATE: u32 = 50;
+/// again from scratch (about every 10 s while following).
+const IDLE_ENDS_RELOCATE: u32 = 500;
 /// How often a directory reader polls for new records while following.
 const POLL_INTERVAL_MS: u64 = 20;
 
@@ -431,10 +431,11 @@ impl Iterator for Reader {
                             && !self.idle_ends.is_multiple_of(IDLE_ENDS_RELOCATE)
                             && !self.newer_segment_than(first_seq)
                         {
-                            if let Some(Cursor { data: Data::File { window, .. }, .. }) =
-                                self.cursor.as_mut()
+                            if let Some(c) = self.cursor.as_mut()
+                                && let Data::File { window, file, .. } = &mut c.data
                             {
                                 *window = Bytes::new();
+                                c.idle_at = file.data_end().ok().map(|end| (offset, end));
                             }
                             return None;
                         }

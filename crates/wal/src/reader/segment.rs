@@ -36,6 +36,10 @@ pub(super) struct Cursor {
     pub(super) prev_ts: u64,
     /// The offset whose bytes were read again once, as stale ([`Step::Again`]): at most once.
     pub(super) reread_at: Option<u64>,
+    /// Where a directory reader found the end of an active segment's frames, and where the
+    /// file's data ended then: while both still hold and no frame header has appeared there,
+    /// the end is still the end (a follower's poll reads 32 bytes, not the window).
+    pub(super) idle_at: Option<(u64, u64)>,
 }
 
 #[derive(Debug)]
@@ -209,6 +213,7 @@ pub(super) fn open_sealed(
         expect: Some(indexed.unwrap_or(first_seq)),
         prev_ts: 0,
         reread_at: None,
+        idle_at: None,
     })
 }
 
@@ -235,6 +240,7 @@ pub(super) fn open_active(
         expect: Some(indexed.unwrap_or(first_seq)),
         prev_ts: 0,
         reread_at: None,
+        idle_at: None,
     })
 }
 
@@ -255,6 +261,16 @@ pub(super) fn read_step(
         return Ok(Step::End);
     }
     let sealed = cursor.end.is_some();
+    if let (Some(idle), Data::File { file, .. }) = (cursor.idle_at, &cursor.data) {
+        let data_end = file.data_end().map_err(|e| Error::io("seek data", &cursor.path, e))?;
+        let mut header = [0u8; FRAME_HEADER_BYTES];
+        let got =
+            file.read_at(&mut header, offset).map_err(|e| Error::io("read", &cursor.path, e))?;
+        if idle == (offset, data_end) && header[..got].iter().all(|&b| b == 0) {
+            return Ok(Step::End);
+        }
+        cursor.idle_at = None;
+    }
     let mapped = strict_mapped(cursor);
     // The frame header decides the frame's length; refresh a stale window once before deciding
     // that nothing is there.
