@@ -207,6 +207,19 @@ impl JournalReader {
         Ok(leaves)
     }
 
+    /// The right frontier of the tree of the first `size` records: what a verifier needs to
+    /// continue the tree from there (an export of a later range carries it).
+    ///
+    /// # Errors
+    /// As [`JournalReader::checkpoint`].
+    pub fn frontier(&self, size: u64) -> Result<annal_tlog::tree::Frontier> {
+        let mut frontier = annal_tlog::tree::Frontier::new(TREE_HASH);
+        if size > 0 {
+            self.leaves(Some(size))?.into_iter().for_each(|l| frontier.push(l));
+        }
+        Ok(frontier)
+    }
+
     /// The checkpoint of the tree of the first `size` records (`None`: every record), under
     /// `origin`.
     ///

@@ -11,6 +11,8 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
+use annal::tlog::checkpoint::Checkpoint;
+use annal::tlog::tree::Frontier;
 use annal::{ChainValue, RawEvent, chain_next, to_hex};
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -18,8 +20,10 @@ use serde_json::{Value, json};
 use crate::write_cmds::require_journal;
 use crate::{integrity, out};
 
-const CSV_HEADER: [&str; 11] =
-    ["seq", "ts", "ts_ns", "stream", "version", "type", "data", "meta", "payload", "prev", "chain"];
+const CSV_HEADER: [&str; 12] = [
+    "seq", "ts", "ts_ns", "stream", "version", "type", "data", "meta", "payload", "prev", "chain",
+    "leaf",
+];
 
 fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
@@ -94,10 +98,31 @@ pub fn export(
     let bar = out::progress(total, "export");
     let mut count = 0u64;
     let mut chain = None;
+    // The Merkle tree up to the record before the first exported one, continued over the
+    // export; `None` when the store no longer holds the events it needs (compacted without
+    // archive/).
+    let mut tree: Option<(u64, Vec<String>, Frontier)> = None;
+    let mut tree_missing = None;
     for chained in records.by_ref() {
         let annal::Chained { record, prev, chain: after } = chained?;
         if record.seq > last {
             break;
+        }
+        if count == 0 {
+            match reader.frontier(record.seq - 1) {
+                Ok(f) => {
+                    let before = f.hashes().iter().map(|h| hex(h)).collect();
+                    tree = Some((record.seq - 1, before, f));
+                }
+                Err(annal::Error::Wal(e @ annal::wal::Error::BeforeStart { .. })) => {
+                    tree_missing = Some(e.to_string());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let leaf = annal::leaf_hash(record.seq, record.ts, &record.payload);
+        if let Some((_, _, f)) = &mut tree {
+            f.push(leaf);
         }
         chain = Some(after);
         let event = RawEvent::parse(record.seq, record.ts, &record.payload)
@@ -118,6 +143,7 @@ pub fn export(
                     hex(&record.payload),
                     to_hex(&prev),
                     to_hex(&after),
+                    hex(&leaf),
                 ])
                 .with_context(write_err)?,
             Output::Json(sink) => {
@@ -126,6 +152,7 @@ pub fn export(
                 line["payload"] = json!(hex(&record.payload));
                 line["prev"] = json!(to_hex(&prev));
                 line["chain"] = json!(to_hex(&after));
+                line["leaf"] = json!(hex(&leaf));
                 serde_json::to_writer(&mut *sink, &line).with_context(write_err)?;
                 sink.write_all(b"\n").with_context(write_err)?;
             }
@@ -135,6 +162,22 @@ pub fn export(
         if record.seq >= last {
             break;
         }
+    }
+    // The JSON Lines export ends with the tree: its frontier before the first record and the
+    // checkpoint of its end, which `audit-verify` recomputes from the records.
+    if let (Output::Json(sink), Some((before, frontier_before, f))) = (&mut output, &tree) {
+        let checkpoint = Checkpoint {
+            origin: "annal".into(),
+            size: f.size(),
+            root: f.root(),
+            extensions: Vec::new(),
+        };
+        let trailer = json!({
+            "tree_before": {"size": before, "frontier": frontier_before},
+            "checkpoint": checkpoint.to_text(),
+        });
+        serde_json::to_writer(&mut *sink, &trailer).with_context(write_err)?;
+        sink.write_all(b"\n").with_context(write_err)?;
     }
     match &mut output {
         Output::Csv(w) => w.flush().with_context(write_err)?,
@@ -151,6 +194,9 @@ pub fn export(
         }
     }
     bar.finish_and_clear();
+    if let Some(why) = tree_missing {
+        eprintln!("warning: the export carries no Merkle tree (its leaf hashes only): {why}");
+    }
     // With no record exported, the chain value where the export would have started.
     let chain = chain.unwrap_or_else(|| records.head());
     eprintln!("exported {count} records; chain head: {}", to_hex(&chain));
@@ -175,10 +221,21 @@ struct Exported {
     payload: Vec<u8>,
     prev: String,
     chain: String,
+    /// The leaf hash, in exports that carry it.
+    leaf: Option<String>,
 }
 
-fn from_json(line: &str) -> Result<Exported, String> {
+/// A line of an export: a record, or the trailer with the Merkle tree.
+enum Line {
+    Record(Box<Exported>),
+    Tree(Value),
+}
+
+fn from_json(line: &str) -> Result<Line, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    if v.get("checkpoint").is_some() {
+        return Ok(Line::Tree(v));
+    }
     let u = |k: &str| v[k].as_u64().ok_or_else(|| format!("\"{k}\" is missing or not a number"));
     let s = |k: &str| {
         v[k].as_str()
@@ -197,12 +254,14 @@ fn from_json(line: &str) -> Result<Exported, String> {
         payload: unhex(&s("payload")?).ok_or("\"payload\" is not hex")?,
         prev: s("prev")?,
         chain: s("chain")?,
+        leaf: v.get("leaf").map(|_| s("leaf")).transpose()?,
     })
+    .map(|e| Line::Record(Box::new(e)))
 }
 
-fn from_csv(r: &csv::StringRecord) -> Result<Exported, String> {
-    if r.len() != CSV_HEADER.len() {
-        return Err(format!("{} fields where {} were expected", r.len(), CSV_HEADER.len()));
+fn from_csv(r: &csv::StringRecord, columns: usize) -> Result<Line, String> {
+    if r.len() != columns {
+        return Err(format!("{} fields where {columns} were expected", r.len()));
     }
     let num =
         |i: usize| r[i].parse::<u64>().map_err(|_| format!("{} is not a number", CSV_HEADER[i]));
@@ -222,7 +281,9 @@ fn from_csv(r: &csv::StringRecord) -> Result<Exported, String> {
         payload: unhex(&r[8]).ok_or("payload is not hex")?,
         prev: r[9].to_owned(),
         chain: r[10].to_owned(),
+        leaf: (columns == CSV_HEADER.len()).then(|| r[11].to_owned()),
     })
+    .map(|e| Line::Record(Box::new(e)))
 }
 
 /// Checks one record on its own: the chain recomputes, and the shown fields match the payload.
@@ -233,6 +294,11 @@ fn check_record(e: &Exported) -> Result<(), String> {
     let chain = chain_next(&prev, e.seq, e.ts_ns, &e.payload);
     if to_hex(&chain) != e.chain {
         return Err("its chain value does not match its contents (modified)".into());
+    }
+    if let Some(leaf) = &e.leaf
+        && hex(&annal::leaf_hash(e.seq, e.ts_ns, &e.payload)) != *leaf
+    {
+        return Err("its leaf hash does not match its contents (modified)".into());
     }
     let raw =
         RawEvent::parse(e.seq, e.ts_ns, &e.payload).map_err(|err| format!("payload: {err}"))?;
@@ -252,12 +318,47 @@ fn check_record(e: &Exported) -> Result<(), String> {
     Ok(())
 }
 
-pub fn verify_file(file: &Path, head: Option<&str>) -> anyhow::Result<()> {
-    out::print(&check_file(file, head)?)
+pub fn verify_file(
+    file: &Path,
+    head: Option<&str>,
+    checkpoint: Option<&Path>,
+    key: Option<&str>,
+) -> anyhow::Result<()> {
+    let trusted = checkpoint.map(|c| crate::tlog_cmds::trusted_checkpoint(c, key)).transpose()?;
+    out::print(&check_file(file, head, trusted.as_ref())?)
+}
+
+/// The export's Merkle tree, from its trailer line: the frontier before its first record, and
+/// the checkpoint of its end.
+fn tree_of(v: &Value, first: u64) -> Result<(Frontier, Checkpoint), String> {
+    let size = v["tree_before"]["size"].as_u64().ok_or("\"tree_before.size\" is missing")?;
+    if size + 1 != first {
+        return Err(format!(
+            "the tree before the export has {size} records, but the export starts at {first}"
+        ));
+    }
+    let hashes = v["tree_before"]["frontier"]
+        .as_array()
+        .ok_or("\"tree_before.frontier\" is missing")?
+        .iter()
+        .map(|h| h.as_str().and_then(unhex).and_then(|b| b.try_into().ok()))
+        .collect::<Option<Vec<annal::tlog::Hash>>>()
+        .ok_or("a frontier hash is not 32 bytes of hex")?;
+    let frontier = Frontier::from_parts(annal::TREE_HASH, size, hashes)
+        .ok_or("the frontier does not match its size")?;
+    let checkpoint =
+        Checkpoint::parse(v["checkpoint"].as_str().ok_or("\"checkpoint\" is not a string")?)
+            .map_err(|e| e.to_string())?;
+    Ok((frontier, checkpoint))
 }
 
 /// Checks an export; returns the summary, or an integrity error naming the first bad record.
-pub fn check_file(file: &Path, head: Option<&str>) -> anyhow::Result<Value> {
+/// With `trusted`, the records must also lead to that checkpoint's root.
+pub fn check_file(
+    file: &Path,
+    head: Option<&str>,
+    trusted: Option<&Checkpoint>,
+) -> anyhow::Result<Value> {
     let handle = std::fs::File::open(file).with_context(|| format!("open {}", file.display()))?;
     let mut reader = std::io::BufReader::new(handle);
     let is_csv = {
@@ -265,14 +366,20 @@ pub fn check_file(file: &Path, head: Option<&str>) -> anyhow::Result<Value> {
         peek.first().is_some_and(|&b| b != b'{')
     };
     let name = file.display().to_string();
-    let mut records: Box<dyn Iterator<Item = (usize, Result<Exported, String>)>> = if is_csv {
+    let mut lines: Box<dyn Iterator<Item = (usize, Result<Line, String>)>> = if is_csv {
         let mut csv_reader = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
-        let header_ok = csv_reader.headers().is_ok_and(|h| h.iter().eq(CSV_HEADER.iter().copied()));
-        if !header_ok {
+        // The current header, or the one of exports before leaf hashes (without `leaf`).
+        let columns = csv_reader.headers().ok().and_then(|h| {
+            let n = h.len();
+            (n >= CSV_HEADER.len() - 1
+                && h.iter().eq(CSV_HEADER[..n.min(CSV_HEADER.len())].iter().copied()))
+            .then_some(n)
+        });
+        let Some(columns) = columns else {
             return Err(integrity(format!("{name}: line 1: not an annal export (bad CSV header)")));
-        }
-        Box::new(csv_reader.into_records().enumerate().map(|(i, r)| {
-            (i + 2, r.map_err(|e| format!("not CSV: {e}")).and_then(|r| from_csv(&r)))
+        };
+        Box::new(csv_reader.into_records().enumerate().map(move |(i, r)| {
+            (i + 2, r.map_err(|e| format!("not CSV: {e}")).and_then(|r| from_csv(&r, columns)))
         }))
     } else {
         Box::new(reader.lines().enumerate().filter_map(|(i, l)| match l {
@@ -284,12 +391,23 @@ pub fn check_file(file: &Path, head: Option<&str>) -> anyhow::Result<Value> {
     let mut previous: Option<(u64, String)> = None;
     let mut first = None;
     let mut count = 0u64;
-    for (line, record) in records.by_ref() {
+    let mut leaves: Vec<annal::tlog::Hash> = Vec::new();
+    let mut trailer: Option<(usize, Value)> = None;
+    for (line, parsed) in lines.by_ref() {
         let fail = |seq: Option<u64>, why: String| {
             let at = seq.map_or(String::new(), |s| format!(" (seq {s})"));
             integrity(format!("{name}: line {line}{at}: {why}"))
         };
-        let e = record.map_err(|why| fail(None, why))?;
+        if let Some((at, _)) = &trailer {
+            return Err(fail(None, format!("follows the tree line {at}, which must be the last")));
+        }
+        let e = match parsed.map_err(|why| fail(None, why))? {
+            Line::Record(e) => e,
+            Line::Tree(v) => {
+                trailer = Some((line, v));
+                continue;
+            }
+        };
         check_record(&e).map_err(|why| fail(Some(e.seq), why))?;
         if let Some((seq, chain)) = &previous {
             if e.seq != seq + 1 {
@@ -304,11 +422,13 @@ pub fn check_file(file: &Path, head: Option<&str>) -> anyhow::Result<Value> {
         }
         first.get_or_insert(e.seq);
         count += 1;
+        leaves.push(annal::leaf_hash(e.seq, e.ts_ns, &e.payload));
         previous = Some((e.seq, e.chain));
     }
     let Some((last, chain)) = previous else {
         return Err(integrity(format!("{name}: no records")));
     };
+    let first = first.expect("a record was read");
     if let Some(head) = head
         && !head.eq_ignore_ascii_case(&chain)
     {
@@ -316,7 +436,54 @@ pub fn check_file(file: &Path, head: Option<&str>) -> anyhow::Result<Value> {
             "{name}: the last record (seq {last}) does not end at the given head: records after it were cut off, or the head belongs to another export"
         )));
     }
-    Ok(
-        json!({"ok": true, "records": count, "first_seq": first, "last_seq": last, "head": chain, "head_checked": head.is_some()}),
-    )
+    // The tree: from the export's own frontier, or from nothing for an export from record 1.
+    let mut frontier = match &trailer {
+        Some((line, v)) => {
+            let (f, c) = tree_of(v, first)
+                .map_err(|why| integrity(format!("{name}: line {line}: {why}")))?;
+            let mut f = f;
+            leaves.iter().for_each(|l| f.push(*l));
+            if c.size != last || c.root != f.root() {
+                return Err(integrity(format!(
+                    "{name}: line {line}: the records do not lead to the export's checkpoint (of {} records): a record was changed, or the tree line belongs to another export",
+                    c.size
+                )));
+            }
+            Some(f)
+        }
+        None if first == 1 => {
+            let mut f = Frontier::new(annal::TREE_HASH);
+            leaves.iter().for_each(|l| f.push(*l));
+            Some(f)
+        }
+        None => None,
+    };
+    if let Some(c) = trusted {
+        let Some(f) = frontier.as_mut() else {
+            return Err(integrity(format!(
+                "{name}: the export starts at sequence {first} and carries no tree before it, so it cannot be checked against a checkpoint"
+            )));
+        };
+        if c.size != last {
+            return Err(integrity(format!(
+                "{name}: the checkpoint is of {} records, the export ends at {last}: export up to the checkpoint's size",
+                c.size
+            )));
+        }
+        if c.root != f.root() {
+            return Err(integrity(format!(
+                "{name}: the records do not lead to the checkpoint's root: the log was rewritten, or the export changed"
+            )));
+        }
+    }
+    Ok(json!({
+        "ok": true,
+        "records": count,
+        "first_seq": first,
+        "last_seq": last,
+        "head": chain,
+        "head_checked": head.is_some(),
+        "tree_root": frontier.as_ref().map(|f| hex(&f.root())),
+        "checkpoint_checked": trusted.is_some(),
+    }))
 }

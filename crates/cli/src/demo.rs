@@ -140,7 +140,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     drop(journal);
     say("5. Audit export of every event, archived ones included, each with its hash-chain value:");
     let head = crate::audit::export(dir, 1, None, false, Some(&audit))?;
-    let checked = crate::audit::check_file(&audit, Some(&head))?;
+    let checked = crate::audit::check_file(&audit, Some(&head), None)?;
     say(&format!(
         "   {} holds records {}..={} and verifies on its own against the chain head.",
         audit.display(),

@@ -190,6 +190,13 @@ enum Command {
         /// The chain head printed by export: detects a cut-off end.
         #[arg(long)]
         head: Option<String>,
+        /// A checkpoint from `annal checkpoint` the records must lead to (same size and root):
+        /// detects a rewritten log, and a cut-off end.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The verifier key the checkpoint must be signed with.
+        #[arg(long, requires = "checkpoint")]
+        key: Option<String>,
     },
     /// Check every checksum, the sequence, the hash chain, the MANIFEST and the snapshots.
     #[command(after_help = "Example:\n  annal verify ./store\n\nExit 3 lists the problems found.")]
@@ -321,7 +328,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out.as_deref(),
         )
         .map(drop),
-        Command::AuditVerify { file, head } => audit::verify_file(&file, head.as_deref()),
+        Command::AuditVerify { file, head, checkpoint, key } => {
+            audit::verify_file(&file, head.as_deref(), checkpoint.as_deref(), key.as_deref())
+        }
         Command::Verify { dir, wait, read_only } => write_cmds::verify(&dir, wait, read_only),
         Command::Salvage { file } => read_cmds::salvage(&file),
         Command::Info { dir } => read_cmds::info(&dir),

@@ -94,6 +94,16 @@ fn read_checkpoint(path: &Path, verifier: Option<&Verifiers>) -> anyhow::Result<
     Checkpoint::parse(&body).map_err(|e| integrity(format!("{}: {e}", path.display())))
 }
 
+/// A checkpoint an auditor trusts: read from `path`, its signature checked with `key` (or, with
+/// no key, its text taken as it is).
+pub fn trusted_checkpoint(path: &Path, key: Option<&str>) -> anyhow::Result<Checkpoint> {
+    let verifiers = key
+        .map(|k| Verifier::from_key(k.trim()).map(|v| Verifiers::new(vec![v])))
+        .transpose()
+        .context("--key")?;
+    read_checkpoint(path, verifiers.as_ref())
+}
+
 pub fn verify_proof(
     proof: &Path,
     checkpoints: &[std::path::PathBuf],

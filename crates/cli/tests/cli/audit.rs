@@ -4,6 +4,7 @@
 //! end, in JSON Lines and CSV alike; an untouched export verifies, and its chain values are
 //! exactly `blake3(prev || seq LE u64 || ts_ns LE u64 || payload)` as documented.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -110,8 +111,12 @@ fn an_untouched_export_verifies_and_matches_read_and_the_chain_formula() {
     let (file, head) = export(&sc, "audit.jsonl", &[]);
     let events = sc.read_all();
     let text = std::fs::read_to_string(&file).expect("export");
-    let records: Vec<Value> =
+    let mut records: Vec<Value> =
         text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    // The last line is the Merkle tree: the frontier before the export, its checkpoint.
+    let tree = records.pop().expect("the tree line");
+    assert_eq!(tree["tree_before"], json!({"size": 0, "frontier": []}));
+    assert!(tree["checkpoint"].as_str().expect("checkpoint").starts_with(&format!("annal\n{N}\n")));
     assert_eq!(records.len(), N);
     let mut prev = "0".repeat(64);
     for (record, event) in records.iter().zip(&events) {
@@ -129,9 +134,12 @@ fn an_untouched_export_verifies_and_matches_read_and_the_chain_formula() {
     for given in [None, Some(head.as_str()), Some(&*head.to_uppercase())] {
         let run = audit_verify(&file, given);
         run.ok();
+        let mut v = run.json();
+        let root = v.as_object_mut().expect("object").remove("tree_root").expect("tree_root");
+        assert_eq!(root.as_str().map(str::len), Some(64), "{root}");
         assert_eq!(
-            run.json(),
-            json!({"ok": true, "records": N, "first_seq": 1, "last_seq": N, "head": head, "head_checked": given.is_some()})
+            v,
+            json!({"ok": true, "records": N, "first_seq": 1, "last_seq": N, "head": head, "head_checked": given.is_some(), "checkpoint_checked": false})
         );
     }
 }
@@ -146,11 +154,13 @@ fn a_partial_export_chains_on_from_the_record_before_it() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON"))
         .collect();
-    let part_lines: Vec<Value> = std::fs::read_to_string(&part)
+    let mut part_lines: Vec<Value> = std::fs::read_to_string(&part)
         .expect("export")
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON"))
         .collect();
+    let tree = part_lines.pop().expect("the tree line");
+    assert_eq!(tree["tree_before"]["size"], json!(2), "the tree before record 3");
     assert_eq!(part_lines, full[2..5]);
     assert_eq!(head, s(&full[4], "chain"));
     let run = audit_verify(&part, Some(&head));
@@ -200,17 +210,16 @@ fn deleted_duplicated_and_swapped_lines_are_caught() {
         ("delete the first line", |l| drop(l.remove(0)), 0),
         ("duplicate line 4", |l| l.insert(4, l[3].clone()), 5),
         ("swap lines 2 and 3", |l| l.swap(1, 2), 2),
-        ("move the last line first", |l| l.rotate_right(1), 2),
+        ("move the last record first", |l| l[..N].rotate_right(1), 2),
     ];
     for (what, edit, line) in cases {
         std::fs::write(&file, &pristine).expect("restore");
         tamper(&file, edit);
         if line == 0 {
-            // Without the first record the rest is a consistent export of 2..=N: only the
-            // head can tell, and it does not, since the end is intact. Its first seq shows it.
-            let run = audit_verify(&file, Some(&head));
-            run.ok();
-            assert_eq!(u(&run.json(), "first_seq"), 2, "{what}");
+            // Without the first record the chain of 2..=N is consistent, and the head is
+            // intact; the tree line says the export starts after 0 records.
+            let error = assert_caught(&file, Some(&head), N);
+            assert!(error.contains("starts at 2"), "{what}: {error}");
             continue;
         }
         let error = assert_caught(&file, Some(&head), line);
@@ -236,6 +245,8 @@ fn a_forged_record_with_a_recomputed_chain_breaks_the_next_link() {
         r["ts_ns"] = json!(forged_ns);
         r["ts"] = json!(forged_ts);
         r["chain"] = json!(forged_chain);
+        let payload = unhex(s(&r, "payload"));
+        r["leaf"] = json!(hex(&annal::leaf_hash(u(&r, "seq"), forged_ns, &payload)));
         lines[1] = r.to_string();
     });
     let error = assert_caught(&file, Some(&head), 3);
@@ -243,15 +254,22 @@ fn a_forged_record_with_a_recomputed_chain_breaks_the_next_link() {
 }
 
 #[test]
-fn a_cut_off_end_is_caught_only_with_the_head() {
+fn a_cut_off_end_is_caught_by_the_tree_line_or_the_head() {
     let sc = store();
     let (file, head) = export(&sc, "audit.jsonl", &[]);
-    tamper(&file, |lines| drop(lines.pop()));
+    let pristine = std::fs::read_to_string(&file).expect("export");
+    // The last record removed: the tree line's checkpoint is of N records.
+    tamper(&file, |lines| drop(lines.remove(N - 1)));
+    let error = assert_caught(&file, None, N);
+    assert!(error.contains("do not lead to the export's checkpoint"), "{error}");
+    // The last record and the tree line removed: a consistent shorter export, which only the
+    // head (or a checkpoint) tells from the whole.
+    std::fs::write(&file, &pristine).expect("restore");
+    tamper(&file, |lines| lines.truncate(N - 1));
     let run = audit_verify(&file, Some(&head));
     run.code(3);
     let error = run.one_error_line();
     assert!(error.contains(&format!("seq {}", N - 1)) && error.contains("cut off"), "{error}");
-    // Without the head, a shorter export is a consistent one.
     let run = audit_verify(&file, None);
     run.ok();
     assert_eq!(u(&run.json(), "last_seq"), (N - 1) as u64);
@@ -261,13 +279,53 @@ fn a_cut_off_end_is_caught_only_with_the_head() {
     run.code(3);
 }
 
+/// An export checked against a checkpoint taken of the store: it verifies when whole; a
+/// record changed, or the export cut off, fails against it.
+#[test]
+fn an_export_verifies_against_a_checkpoint_of_the_store() {
+    let sc = store();
+    let (file, _) = export(&sc, "audit.jsonl", &[]);
+    let cp = sc.path("cp.txt");
+    std::fs::write(&cp, sc.run("checkpoint", &[]).stdout).expect("checkpoint");
+    let check = |file: &Path| {
+        annal([
+            OsStr::new("audit-verify"),
+            file.as_os_str(),
+            OsStr::new("--checkpoint"),
+            cp.as_os_str(),
+        ])
+    };
+    let run = check(&file);
+    run.ok();
+    assert_eq!(run.json()["checkpoint_checked"], json!(true));
+    let (part, _) = export(&sc, "part.jsonl", &["--from", "3"]);
+    check(&part).ok();
+    let (short, _) = export(&sc, "short.jsonl", &["--until", "4"]);
+    check(&short).code(3).stderr_has("export up to the checkpoint's size");
+    // A rewritten log's export is consistent in itself, and fails the checkpoint.
+    let other = Scratch::init();
+    for i in 1..=N {
+        other.append(
+            &format!("s-{}", i % 2),
+            "t",
+            &format!("{{\"note\":\"forged-{i}\",\"n\":{i}}}"),
+        );
+    }
+    let (forged, _) = export(&other, "forged.jsonl", &[]);
+    audit_verify(&forged, None).ok();
+    check(&forged).code(3).stderr_has("do not lead to the checkpoint's root");
+}
+
 #[test]
 fn csv_exports_verify_and_catch_tampering() {
     let sc = store();
     let (file, head) = export(&sc, "audit.csv", &["--format", "csv"]);
     let text = std::fs::read_to_string(&file).expect("export");
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("seq,ts,ts_ns,stream,version,type,data,meta,payload,prev,chain"));
+    assert_eq!(
+        lines.next(),
+        Some("seq,ts,ts_ns,stream,version,type,data,meta,payload,prev,chain,leaf")
+    );
     assert_eq!(lines.count(), N);
     let run = audit_verify(&file, Some(&head));
     run.ok();
