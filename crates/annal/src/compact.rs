@@ -366,14 +366,12 @@ impl Journal {
                 s.live.name() == r.projection && s.live.schema_version() == r.schema_version
             });
             let Some(slot) = slot else { continue };
-            let previous = manifest
-                .snapshots_of(&r.projection)
-                .filter(|p| {
-                    p.schema_version == r.schema_version
-                        && p.seq < r.seq
-                        && p.seq >= log.first_seq().saturating_sub(1)
-                })
-                .max_by_key(|p| p.seq);
+            let previous = match r.seq.checked_sub(1) {
+                Some(below) => {
+                    manifest.newest_start(&r.projection, r.schema_version, log.first_seq(), below)
+                }
+                None => None,
+            };
             let from = match previous {
                 Some(p) => match read_snapshot(inner.storage.as_ref(), &inner.dir, p) {
                     Ok(prev) => Some((p.seq, prev.state)),

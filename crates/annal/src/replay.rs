@@ -90,6 +90,19 @@ pub(crate) fn replay<P: Projection>(src: &Source<'_>, until: Until) -> Result<(P
         None => {
             let first = src.log_first;
             return Err(Error::Invalid(match starts.last() {
+                // Only a snapshot whose own event is gone is left before the time: its time is
+                // unknown, so whether it is at or before the target cannot be told.
+                Some(earliest) if matches!(until, Until::Time(_)) && earliest.seq + 1 == first => {
+                    format!(
+                        "{} cannot be reached by a replay of {}: it is before the first event held ({first}), and the \
+                         snapshot at {} cannot be placed in time since its event is no longer held; replay to sequence \
+                         {} instead (compact with --archive to keep older segments)",
+                        until.describe(),
+                        P::NAME,
+                        earliest.seq,
+                        earliest.seq
+                    )
+                }
                 Some(earliest) => format!(
                     "{} cannot be reached by a replay of {}: the earliest reachable sequence is {} (the log starts at \
                      {first}; compact with --archive to keep older segments)",

@@ -151,7 +151,8 @@ pub fn report_recovery(dir: &Path, report: &annal::RecoveryReport) {
     }
     for path in &report.truncated_segments {
         eprintln!(
-            "warning: removed {} below the log start (an interrupted truncation)",
+            "note: removed {} from wal/, below the log start: a compaction left it (its seal was \
+             not on disk yet when it ran, or a crash stopped the removal)",
             path.display()
         );
     }

@@ -32,12 +32,19 @@ pub fn read(
     Ok(())
 }
 
-/// The timestamp of event `seq` (None for 0 or when it cannot be read).
-fn ts_of(reader: &JournalReader, seq: u64) -> Option<u64> {
+/// The timestamp of event `seq`: `None` for 0, past the end, or below what the store holds
+/// (a state a snapshot serves whose event was compacted away); other failures are errors.
+fn ts_of(reader: &JournalReader, seq: u64) -> anyhow::Result<Option<u64>> {
     if seq == 0 {
-        return None;
+        return Ok(None);
     }
-    reader.read::<serde::de::IgnoredAny>(Query::range(seq..=seq)).ok()?.next()?.ok().map(|e| e.ts)
+    let mut events = reader.read::<serde::de::IgnoredAny>(Query::range(seq..=seq))?;
+    match events.next() {
+        None => Ok(None),
+        Some(Ok(e)) => Ok(Some(e.ts)),
+        Some(Err(annal::Error::Wal(annal::wal::Error::BeforeStart { .. }))) => Ok(None),
+        Some(Err(e)) => Err(e.into()),
+    }
 }
 
 pub fn replay(
@@ -81,7 +88,7 @@ pub fn replay(
     bar.finish_and_clear();
     out::print(&json!({
         "seq": seq,
-        "ts": ts_of(&reader, seq).map(out::rfc3339),
+        "ts": ts_of(&reader, seq)?.map(out::rfc3339),
         "projection": name,
         "state": state,
     }))
@@ -142,8 +149,9 @@ pub fn info(dir: &Path) -> anyhow::Result<()> {
     let reader = reader(dir)?;
     let summary = reader.summary()?;
     let log = &summary.log;
-    let first_ts = ts_of(&reader, log.first_seq.max(1)).filter(|_| log.last_seq >= log.first_seq);
-    let last_ts = ts_of(&reader, log.last_seq);
+    let first_ts =
+        if log.last_seq >= log.first_seq { ts_of(&reader, log.first_seq.max(1))? } else { None };
+    let last_ts = ts_of(&reader, log.last_seq)?;
     let bytes: u64 = log.segments.iter().map(|s| s.file_bytes).sum();
     out::print(&json!({
         "dir": dir.display().to_string(),
