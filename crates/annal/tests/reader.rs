@@ -5,7 +5,7 @@
 mod common;
 
 use annal::{Counts, Expect, JournalReader, Query, Until};
-use common::{Board, Task, both, model_board};
+use common::{Board, Task, both, dir_reader, model_board};
 
 #[test]
 fn reader_sees_what_the_writer_wrote_and_replays_the_same() {
@@ -100,15 +100,6 @@ fn small_segments(place: &common::Place, archive: bool) -> annal::Journal {
         .projection::<Board>()
         .open(&place.dir)
         .expect("open")
-}
-
-/// A directory reader of the place's journal.
-fn dir_reader(place: &common::Place) -> JournalReader {
-    match &place.storage {
-        Some(s) => JournalReader::open_with(std::sync::Arc::clone(s), &place.dir),
-        None => JournalReader::open(&place.dir),
-    }
-    .expect("reader")
 }
 
 /// Below the log start, every library read path reaches into `archive/` (or fails naming the

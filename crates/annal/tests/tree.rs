@@ -7,16 +7,8 @@
 mod common;
 
 use annal::tlog::tree::{Frontier, root_of};
-use annal::{Expect, JournalReader, Query};
-use common::{Place, Task, both};
-
-fn reader(place: &Place) -> JournalReader {
-    match &place.storage {
-        Some(s) => JournalReader::open_with(std::sync::Arc::clone(s), &place.dir),
-        None => JournalReader::open(&place.dir),
-    }
-    .expect("reader")
-}
+use annal::{Expect, Query};
+use common::{Place, Task, both, dir_reader as reader};
 
 #[test]
 fn checkpoints_and_proofs_verify_and_survive_an_archiving_compaction() {

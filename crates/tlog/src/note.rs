@@ -100,31 +100,15 @@ impl Verifier {
     /// The part that is wrong: the name, the hash (8 hex digits), the key (base64 of 33 bytes
     /// starting with 0x01), a hash that does not match the name and key.
     pub fn from_key(key: &str) -> Result<Self, NoteError> {
-        let mut parts = key.splitn(3, '+');
-        let (Some(name), Some(hash), Some(material)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::Key("a verifier key is NAME+HASH+KEY".into()));
-        };
-        check_name(name)?;
-        let hash = parse_hash(hash)?;
-        let bytes = STANDARD
-            .decode(material)
-            .map_err(|e| NoteError::Key(format!("the key is not base64: {e}")))?;
-        let public: [u8; 32] = match bytes.split_first() {
-            Some((&ED25519, rest)) => {
-                rest.try_into().map_err(|_| NoteError::Key("an Ed25519 key is 32 bytes".into()))?
-            }
-            Some((t, _)) => return Err(NoteError::Key(format!("unknown key type {t:#04x}"))),
-            None => return Err(NoteError::Key("the key is empty".into())),
-        };
-        if key_hash(name, &public) != hash {
+        let (name, hash, public) = key_parts(key, "verifier")?;
+        if key_hash(&name, &public) != hash {
             return Err(NoteError::Key(format!(
                 "the hash {hash:08x} does not match the name and key"
             )));
         }
         let key = VerifyingKey::from_bytes(&public)
             .map_err(|e| NoteError::Key(format!("not an Ed25519 public key: {e}")))?;
-        Ok(Self { name: name.to_owned(), hash, key })
+        Ok(Self { name, hash, key })
     }
 
     /// The key's name.
@@ -151,6 +135,28 @@ impl Verifier {
         ed25519_dalek::Signature::from_slice(signature)
             .is_ok_and(|s| self.key.verify_strict(text.as_bytes(), &s).is_ok())
     }
+}
+
+/// The parts of a key string after its prefix: `NAME+HASH+BASE64(0x01 || 32 bytes)`.
+fn key_parts(key: &str, what: &str) -> Result<(String, u32, [u8; 32]), NoteError> {
+    let mut parts = key.splitn(3, '+');
+    let (Some(name), Some(hash), Some(material)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(NoteError::Key(format!("a {what} key is NAME+HASH+KEY")));
+    };
+    check_name(name)?;
+    let hash = parse_hash(hash)?;
+    let bytes = STANDARD
+        .decode(material)
+        .map_err(|e| NoteError::Key(format!("the key is not base64: {e}")))?;
+    let key: [u8; 32] = match bytes.split_first() {
+        Some((&ED25519, rest)) => {
+            rest.try_into().map_err(|_| NoteError::Key("an Ed25519 key is 32 bytes".into()))?
+        }
+        Some((t, _)) => return Err(NoteError::Key(format!("unknown key type {t:#04x}"))),
+        None => return Err(NoteError::Key("the key is empty".into())),
+    };
+    Ok((name.to_owned(), hash, key))
 }
 
 fn parse_hash(hash: &str) -> Result<u32, NoteError> {
@@ -209,23 +215,8 @@ impl Signer {
         let Some(rest) = key.strip_prefix("PRIVATE+KEY+") else {
             return Err(NoteError::Key("a signer key starts with PRIVATE+KEY+".into()));
         };
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(hash), Some(material)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoteError::Key("a signer key is PRIVATE+KEY+NAME+HASH+KEY".into()));
-        };
-        let hash = parse_hash(hash)?;
-        let bytes = STANDARD
-            .decode(material)
-            .map_err(|e| NoteError::Key(format!("the key is not base64: {e}")))?;
-        let seed: [u8; 32] = match bytes.split_first() {
-            Some((&ED25519, rest)) => {
-                rest.try_into().map_err(|_| NoteError::Key("an Ed25519 seed is 32 bytes".into()))?
-            }
-            Some((t, _)) => return Err(NoteError::Key(format!("unknown key type {t:#04x}"))),
-            None => return Err(NoteError::Key("the key is empty".into())),
-        };
-        let signer = Self::from_seed(name, seed)?;
+        let (name, hash, seed) = key_parts(rest, "signer")?;
+        let signer = Self::from_seed(&name, seed)?;
         if signer.hash != hash {
             return Err(NoteError::Key(format!(
                 "the hash {hash:08x} does not match the name and key"

@@ -127,6 +127,15 @@ impl Place {
     }
 }
 
+/// A directory reader of the place's journal.
+pub fn dir_reader(place: &Place) -> annal::JournalReader {
+    match &place.storage {
+        Some(s) => annal::JournalReader::open_with(Arc::clone(s), &place.dir),
+        None => annal::JournalReader::open(&place.dir),
+    }
+    .expect("reader")
+}
+
 pub fn both(f: impl Fn(&Place)) {
     f(&Place::os());
     f(&Place::sim(3));
