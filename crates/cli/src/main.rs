@@ -97,13 +97,13 @@ enum Command {
         #[arg(long, conflicts_with = "jsonl")]
         actor: Option<String>,
         /// Expected stream version: any, none, exists, or a number.
-        #[arg(long, default_value = "any", conflicts_with = "jsonl")]
+        #[arg(long, default_value = "any", conflicts_with = "jsonl", value_parser = parse_expect)]
         expect: String,
         /// Read events from a JSON Lines file (`-` for standard input).
         #[arg(long)]
         jsonl: Option<String>,
         /// Wait up to this many seconds for another writer's lock.
-        #[arg(long)]
+        #[arg(long, value_name = "SECONDS", value_parser = parse_wait)]
         wait: Option<f64>,
     },
     /// Print events as JSON Lines.
@@ -136,7 +136,7 @@ enum Command {
         #[arg(long, conflicts_with = "at")]
         until: Option<u64>,
         /// Fold the events up to this RFC 3339 time.
-        #[arg(long)]
+        #[arg(long, value_name = "TIME", value_parser = parse_at)]
         at: Option<String>,
         #[arg(long, value_enum, default_value = "entities")]
         projection: ProjectionName,
@@ -156,7 +156,8 @@ enum Command {
         /// Move truncated segments to archive/ instead of deleting them.
         #[arg(long)]
         archive: bool,
-        #[arg(long)]
+        /// Wait up to this many seconds for another writer's lock.
+        #[arg(long, value_name = "SECONDS", value_parser = parse_wait)]
         wait: Option<f64>,
     },
     /// List the snapshots in force.
@@ -202,7 +203,8 @@ enum Command {
     #[command(after_help = "Example:\n  annal verify ./store\n\nExit 3 lists the problems found.")]
     Verify {
         dir: PathBuf,
-        #[arg(long, conflicts_with = "read_only")]
+        /// Wait up to this many seconds for another writer's lock.
+        #[arg(long, conflicts_with = "read_only", value_name = "SECONDS", value_parser = parse_wait)]
         wait: Option<f64>,
         /// Check without taking the writer lock (a read-only copy, or beside a writer); does
         /// not replay projections against their snapshots.
@@ -356,6 +358,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `--wait`: a finite, non-negative number of seconds (a usage error otherwise, exit 2).
+fn parse_wait(text: &str) -> Result<f64, String> {
+    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map(|_| secs)
+        .map_err(|_| format!("{text:?} is not a number of seconds (finite, not negative)"))
+}
+
+/// `--at`: an RFC 3339 time (a usage error otherwise, exit 2).
+fn parse_at(text: &str) -> Result<String, String> {
+    out::parse_time(text).map(|_| text.to_owned()).map_err(|e| format!("{e:#}"))
+}
+
+/// `--expect`: any, none, exists, or a version number (a usage error otherwise, exit 2).
+fn parse_expect(text: &str) -> Result<String, String> {
+    match text {
+        "any" | "none" | "exists" => Ok(text.to_owned()),
+        _ if text.parse::<u64>().is_ok() => Ok(text.to_owned()),
+        _ => Err(format!("{text:?}: use any, none, exists, or a version number")),
+    }
+}
+
 /// The exit code an error maps to.
 fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
@@ -375,7 +399,26 @@ fn exit_code(err: &anyhow::Error) -> u8 {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        // A usage error: one line on stderr, as every error (clap's lines joined), exit 2.
+        Err(e) => {
+            let text = e.render().to_string();
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("{}", lines.join("; "));
+            return ExitCode::from(2);
+        }
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if out::is_closed_stdout(&err) => ExitCode::SUCCESS,
