@@ -188,8 +188,8 @@ enum Command {
     )]
     AuditVerify {
         file: PathBuf,
-        /// The chain head printed by export: detects a cut-off end.
-        #[arg(long)]
+        /// The chain head printed by export (64 hex digits): detects a cut-off end.
+        #[arg(long, value_name = "HEX", value_parser = parse_head)]
         head: Option<String>,
         /// A checkpoint from `annal checkpoint` the records must lead to (same size and root):
         /// detects a rewritten log, and a cut-off end.
@@ -366,6 +366,15 @@ fn parse_wait(text: &str) -> Result<f64, String> {
         .map_err(|_| format!("{text:?} is not a number of seconds (finite, not negative)"))
 }
 
+/// `--head`: a chain value, 64 hex digits (a usage error otherwise, exit 2).
+fn parse_head(text: &str) -> Result<String, String> {
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not a chain value (64 hex digits, as export prints it)"))
+    }
+}
+
 /// `--at`: an RFC 3339 time (a usage error otherwise, exit 2).
 fn parse_at(text: &str) -> Result<String, String> {
     out::parse_time(text).map(|_| text.to_owned()).map_err(|e| format!("{e:#}"))
@@ -410,11 +419,7 @@ fn main() -> ExitCode {
         // A usage error: one line on stderr, as every error (clap's lines joined), exit 2.
         Err(e) => {
             let text = e.render().to_string();
-            let lines: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
+            let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
             eprintln!("{}", lines.join("; "));
             return ExitCode::from(2);
         }

@@ -189,6 +189,7 @@ fn bad_flag_values_fail_with_one_error_line() {
         (&["append", "--stream", "a", "--type", "t", "--wait=-1"][..], "--wait"),
         (&["append", "--stream", "a", "--type", "t", "--wait", "nan"][..], "--wait"),
         (&["compact", "--wait", "soon"][..], "--wait"),
+        (&["audit-verify", "--head", "not-hex"][..], "--head"),
     ] {
         let run = sc.run(args[0], &args[1..]);
         // A malformed --data is found reading the JSON (exit 1); the rest are usage errors.
