@@ -77,12 +77,16 @@ enum RepairMode {
 enum Command {
     /// Create an empty journal.
     #[command(after_help = "Example:\n  annal init ./store")]
-    Init { dir: PathBuf },
+    Init {
+        /// The directory to create the journal in.
+        dir: PathBuf,
+    },
     /// Append one event (from flags) or a batch (from JSON Lines), atomically.
     #[command(
         after_help = "Examples:\n  annal append ./store --stream task-1 --type task-created --data '{\"title\":\"docs\"}' --actor ada --expect none\n  annal append ./store --jsonl events.jsonl\n  cat events.jsonl | annal append ./store --jsonl -\n\nEach JSON line: {\"stream\":..,\"type\":..,\"data\":..,\"meta\":{\"actor\":..},\"expect\":\"any\"|\"none\"|\"exists\"|N}.\nAll lines form one atomic batch: a bad line fails it, naming the line, and nothing is appended."
     )]
     Append {
+        /// The journal's directory.
         dir: PathBuf,
         /// The stream to append to.
         #[arg(long, required_unless_present = "jsonl", conflicts_with = "jsonl")]
@@ -111,15 +115,19 @@ enum Command {
         after_help = "Examples:\n  annal read ./store --from 100 --limit 10\n  annal read ./store --stream task-1\n  annal read ./store --follow"
     )]
     Read {
+        /// The journal's directory.
         dir: PathBuf,
         /// First sequence number (default: the earliest held, archive included); one below it
         /// is an error naming the earliest.
         #[arg(long)]
         from: Option<u64>,
+        /// Last sequence number (default: the last one).
         #[arg(long)]
         until: Option<u64>,
+        /// Only the events of this stream.
         #[arg(long)]
         stream: Option<String>,
+        /// At most this many events.
         #[arg(long)]
         limit: Option<usize>,
         /// Keep waiting for new events.
@@ -131,6 +139,7 @@ enum Command {
         after_help = "Examples:\n  annal replay ./store --until 1500\n  annal replay ./store --at 2026-11-23T10:00:00Z --projection counts\n  annal replay ./store --until 200 --stream task-7"
     )]
     Replay {
+        /// The journal's directory.
         dir: PathBuf,
         /// The last sequence number to fold.
         #[arg(long, conflicts_with = "at")]
@@ -138,6 +147,7 @@ enum Command {
         /// Fold the events up to this RFC 3339 time.
         #[arg(long, value_name = "TIME", value_parser = parse_at)]
         at: Option<String>,
+        /// The projection to fold.
         #[arg(long, value_enum, default_value = "entities")]
         projection: ProjectionName,
         /// Show only this stream's part of the state.
@@ -149,6 +159,7 @@ enum Command {
         after_help = "Examples:\n  annal compact ./store\n  annal compact ./store --keep-snapshots 1 --archive"
     )]
     Compact {
+        /// The journal's directory.
         dir: PathBuf,
         /// Snapshots kept per projection; the log reaches back to the oldest one.
         #[arg(long, default_value_t = annal::KEEP_SNAPSHOTS_DEFAULT)]
@@ -162,19 +173,25 @@ enum Command {
     },
     /// List the snapshots in force.
     #[command(after_help = "Example:\n  annal snapshots ./store")]
-    Snapshots { dir: PathBuf },
+    Snapshots {
+        /// The journal's directory.
+        dir: PathBuf,
+    },
     /// Export an audit trail: every record with its hash-chain value.
     #[command(
         after_help = "Examples:\n  annal export ./store --out audit.jsonl\n  annal export ./store --from 100 --until 200 --format csv --out part.csv\n\nThe chain head is printed on stderr; keep it to detect a cut-off end with audit-verify --head."
     )]
     Export {
+        /// The journal's directory.
         dir: PathBuf,
         /// First sequence number (default: the earliest held, archive included); one below it
         /// is an error naming the earliest.
         #[arg(long)]
         from: Option<u64>,
+        /// Last sequence number (default: the last one).
         #[arg(long)]
         until: Option<u64>,
+        /// JSON Lines, or CSV with a header line.
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
         /// Write to this file instead of stdout.
@@ -187,6 +204,7 @@ enum Command {
         after_help = "Examples:\n  annal audit-verify audit.jsonl\n  annal audit-verify audit.jsonl --head 3f2a...\n\nExit 3 names the first modified, inserted, deleted or reordered record."
     )]
     AuditVerify {
+        /// The export to check (JSON Lines or CSV).
         file: PathBuf,
         /// The chain head printed by export (64 hex digits): detects a cut-off end.
         #[arg(long, value_name = "HEX", value_parser = parse_head)]
@@ -202,6 +220,7 @@ enum Command {
     /// Check every checksum, the sequence, the hash chain, the MANIFEST and the snapshots.
     #[command(after_help = "Example:\n  annal verify ./store\n\nExit 3 lists the problems found.")]
     Verify {
+        /// The journal's directory.
         dir: PathBuf,
         /// Wait up to this many seconds for another writer's lock.
         #[arg(long, conflicts_with = "read_only", value_name = "SECONDS", value_parser = parse_wait)]
@@ -213,10 +232,14 @@ enum Command {
     },
     /// Describe a journal: segments, ranges, snapshots, chain head, lock holder.
     #[command(after_help = "Example:\n  annal info ./store")]
-    Info { dir: PathBuf },
+    Info {
+        /// The journal's directory.
+        dir: PathBuf,
+    },
     /// Repair a damaged journal, moving what is cut to quarantine/.
     #[command(after_help = "Example:\n  annal recover ./store --mode truncate-at-corruption")]
     Recover {
+        /// The journal's directory.
         dir: PathBuf,
         #[arg(long, value_enum)]
         mode: RepairMode,
@@ -225,13 +248,17 @@ enum Command {
     #[command(
         after_help = "Example:\n  annal salvage ./store/quarantine/00000000000000000001.seg.at-64 > cut.jsonl\n  annal append ./store --jsonl cut.jsonl\n\nEach event's original sequence number and the gaps between them are listed on stderr."
     )]
-    Salvage { file: PathBuf },
+    Salvage {
+        /// A file in quarantine/ (or any segment file).
+        file: PathBuf,
+    },
     /// Run the main job end to end on a workflow of tasks.
     #[command(
         after_help = "Example:\n  annal demo            # in ./annal-demo\n  annal demo /tmp/demo"
     )]
     Demo {
         #[arg(default_value = "annal-demo")]
+        /// The journal's directory.
         dir: PathBuf,
     },
     /// Create an Ed25519 signing key for checkpoints; prints its verifier key.
@@ -251,6 +278,7 @@ enum Command {
         after_help = "Examples:\n  annal checkpoint ./store\n  annal checkpoint ./store --key log.key > checkpoint.txt"
     )]
     Checkpoint {
+        /// The journal's directory.
         dir: PathBuf,
         /// A signer key file from `annal keygen`: the checkpoint is printed as a signed note.
         #[arg(long)]
@@ -264,6 +292,7 @@ enum Command {
         after_help = "Examples:\n  annal prove ./store --seq 42 > proof.json\n  annal prove ./store --from-size 100 > consistency.json\n\nThe tree size defaults to every event now; --size picks an earlier tree."
     )]
     Prove {
+        /// The journal's directory.
         dir: PathBuf,
         /// The event (sequence number) to prove included.
         #[arg(long, conflicts_with = "from_size", required_unless_present = "from_size")]
@@ -281,6 +310,7 @@ enum Command {
         after_help = "Examples:\n  annal verify-proof proof.json --checkpoint checkpoint.txt --key \"$(cat log.pub)\"\n  annal verify-proof consistency.json --checkpoint old.txt --checkpoint new.txt --key KEY\n\nExit 3 names what does not match. Without --key the checkpoints' signatures are not checked (the output says so)."
     )]
     VerifyProof {
+        /// A proof from `annal prove` (JSON).
         proof: PathBuf,
         /// A checkpoint file (a signed note, or its text); twice for both trees of a
         /// consistency proof.
