@@ -161,8 +161,8 @@ enum Command {
     Compact {
         /// The journal's directory.
         dir: PathBuf,
-        /// Snapshots kept per projection; the log reaches back to the oldest one.
-        #[arg(long, default_value_t = annal::KEEP_SNAPSHOTS_DEFAULT)]
+        /// Snapshots kept per projection (at least 1); the log reaches back to the oldest one.
+        #[arg(long, default_value_t = annal::KEEP_SNAPSHOTS_DEFAULT, value_parser = parse_keep)]
         keep_snapshots: usize,
         /// Move truncated segments to archive/ instead of deleting them.
         #[arg(long)]
@@ -402,6 +402,17 @@ fn parse_head(text: &str) -> Result<String, String> {
         Ok(text.to_owned())
     } else {
         Err(format!("{text:?} is not a chain value (64 hex digits, as export prints it)"))
+    }
+}
+
+/// `--keep-snapshots`: at least 1 (a compaction keeps the snapshot it writes).
+fn parse_keep(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => {
+            Err("0: a compaction keeps at least the snapshot it writes; give 1 or more".into())
+        }
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a number of snapshots")),
     }
 }
 

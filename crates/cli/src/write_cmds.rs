@@ -62,6 +62,11 @@ fn open(dir: &Path, wait: Option<f64>) -> anyhow::Result<Journal> {
 }
 
 pub fn init(dir: &Path) -> anyhow::Result<()> {
+    if let Ok(m) = std::fs::metadata(dir)
+        && !m.is_dir()
+    {
+        bail!("cannot create a journal at {}: it is a file, not a directory", dir.display());
+    }
     let existed = dir.join(annal::WAL_DIR).is_dir();
     let journal = Journal::open(dir).with_context(|| format!("create {}", dir.display()))?;
     out::report_recovery(dir, journal.recovery_report());

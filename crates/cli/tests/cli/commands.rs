@@ -190,6 +190,7 @@ fn bad_flag_values_fail_with_one_error_line() {
         (&["append", "--stream", "a", "--type", "t", "--wait", "nan"][..], "--wait"),
         (&["compact", "--wait", "soon"][..], "--wait"),
         (&["audit-verify", "--head", "not-hex"][..], "--head"),
+        (&["compact", "--keep-snapshots", "0"][..], "--keep-snapshots"),
     ] {
         let run = sc.run(args[0], &args[1..]);
         // A malformed --data is found reading the JSON (exit 1); the rest are usage errors.
@@ -544,4 +545,15 @@ fn usage_errors_exit_2() {
         assert_eq!(run.stdout, "", "{args:?}");
     }
     assert_eq!(sc.read_all().len(), 0);
+}
+
+#[test]
+fn init_on_a_file_says_it_is_a_file() {
+    let sc = Scratch::new();
+    let file = sc.path("afile");
+    std::fs::write(&file, b"not a journal").expect("write");
+    let run = annal([std::ffi::OsStr::new("init"), file.as_os_str()]);
+    run.code(1);
+    assert!(run.one_error_line().contains("it is a file, not a directory"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&file).expect("read"), b"not a journal", "the file is left as it was");
 }
