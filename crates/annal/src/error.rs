@@ -54,6 +54,13 @@ impl Error {
         matches!(self, Error::Conflict { .. } | Error::Wal(annal_wal::Error::Locked { .. }))
     }
 
+    /// Whether this says the events asked for are no longer held: below the earliest sequence
+    /// the log and `archive/` hold (compacted away without archiving), not damage.
+    #[must_use]
+    pub fn is_before_start(&self) -> bool {
+        matches!(self, Error::Wal(annal_wal::Error::BeforeStart { .. }))
+    }
+
     /// Whether this reports damaged data.
     #[must_use]
     pub fn is_integrity(&self) -> bool {

@@ -114,7 +114,7 @@ pub fn export(
                     let before = f.hashes().iter().map(|h| hex(h)).collect();
                     tree = Some((record.seq - 1, before, f));
                 }
-                Err(annal::Error::Wal(e @ annal::wal::Error::BeforeStart { .. })) => {
+                Err(e) if e.is_before_start() => {
                     tree_missing = Some(e.to_string());
                 }
                 Err(e) => return Err(e.into()),

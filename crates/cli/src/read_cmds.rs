@@ -42,7 +42,7 @@ fn ts_of(reader: &JournalReader, seq: u64) -> anyhow::Result<Option<u64>> {
     match events.next() {
         None => Ok(None),
         Some(Ok(e)) => Ok(Some(e.ts)),
-        Some(Err(annal::Error::Wal(annal::wal::Error::BeforeStart { .. }))) => Ok(None),
+        Some(Err(e)) if e.is_before_start() => Ok(None),
         Some(Err(e)) => Err(e.into()),
     }
 }

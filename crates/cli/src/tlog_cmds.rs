@@ -109,14 +109,8 @@ pub fn verify_proof(
     checkpoints: &[std::path::PathBuf],
     key: Option<&str>,
 ) -> anyhow::Result<()> {
-    let verifiers = key
-        .map(|k| Verifier::from_key(k.trim()).map(|v| Verifiers::new(vec![v])))
-        .transpose()
-        .context("--key")?;
-    let checkpoints: Vec<Checkpoint> = checkpoints
-        .iter()
-        .map(|p| read_checkpoint(p, verifiers.as_ref()))
-        .collect::<anyhow::Result<_>>()?;
+    let checkpoints: Vec<Checkpoint> =
+        checkpoints.iter().map(|p| trusted_checkpoint(p, key)).collect::<anyhow::Result<_>>()?;
     let text =
         std::fs::read_to_string(proof).with_context(|| format!("read {}", proof.display()))?;
     let value: Value = serde_json::from_str(&text)

@@ -20,7 +20,7 @@ fn reader(storage: &Arc<dyn Storage>, dir: &Path) -> annal::Result<JournalReader
 
 /// Whether `e` says the tree cannot be computed: events below the log start were deleted.
 fn unreachable(e: &annal::Error) -> bool {
-    matches!(e, annal::Error::Wal(annal::wal::Error::BeforeStart { .. }))
+    e.is_before_start()
 }
 
 /// The checkpoint of the first `durable` events; `None` when the log no longer reaches back to
