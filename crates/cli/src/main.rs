@@ -47,7 +47,9 @@ pub fn integrity(message: impl Into<String>) -> anyhow::Error {
     version,
     about = "Append, read, time-travel, compact, export and verify annal journals."
 )]
-#[command(after_help = "Run `annal demo` for a tour; `annal <command> --help` shows examples.")]
+#[command(
+    after_help = "Exit codes:\n  0  success\n  1  failure (I/O, bad input data, a store that cannot be opened)\n  2  usage error (unknown command or flag, a bad flag value)\n  3  integrity failure (corruption, a failed verification or proof, a broken audit trail)\n  4  conflict (the writer lock is held, an expected version does not match)\n\nRun `annal demo` for a tour; `annal <command> --help` shows examples; `annal man --out DIR`\nwrites the man pages."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,7 +85,7 @@ enum Command {
     },
     /// Append one event (from flags) or a batch (from JSON Lines), atomically.
     #[command(
-        after_help = "Examples:\n  annal append ./store --stream task-1 --type task-created --data '{\"title\":\"docs\"}' --actor ada --expect none\n  annal append ./store --jsonl events.jsonl\n  cat events.jsonl | annal append ./store --jsonl -\n\nEach JSON line: {\"stream\":..,\"type\":..,\"data\":..,\"meta\":{\"actor\":..},\"expect\":\"any\"|\"none\"|\"exists\"|N}.\nAll lines form one atomic batch: a bad line fails it, naming the line, and nothing is appended."
+        after_help = "Examples:\n  annal append ./store --stream task-1 --type task-created \\\n      --data '{\"title\":\"docs\"}' --actor ada --expect none\n  annal append ./store --jsonl events.jsonl\n  cat events.jsonl | annal append ./store --jsonl -\n\nEach JSON line: {\"stream\":..,\"type\":..,\"data\":..,\"meta\":{\"actor\":..},\"expect\":\"any\"|\"none\"|\"exists\"|N}.\nAll lines form one atomic batch: a bad line fails it, naming the line, and nothing is appended."
     )]
     Append {
         /// The journal's directory.
@@ -307,7 +309,7 @@ enum Command {
     /// Check a proof from `annal prove` against checkpoints, offline.
     #[command(
         name = "verify-proof",
-        after_help = "Examples:\n  annal verify-proof proof.json --checkpoint checkpoint.txt --key \"$(cat log.pub)\"\n  annal verify-proof consistency.json --checkpoint old.txt --checkpoint new.txt --key KEY\n\nExit 3 names what does not match. Without --key the checkpoints' signatures are not checked (the output says so)."
+        after_help = "Examples:\n  annal verify-proof proof.json --checkpoint checkpoint.txt --key \"$(cat log.pub)\"\n  annal verify-proof consistency.json \\\n      --checkpoint old.txt --checkpoint new.txt --key KEY\n\nExit 3 names what does not match. Without --key the checkpoints' signatures are not checked (the output says so)."
     )]
     VerifyProof {
         /// A proof from `annal prove` (JSON).
@@ -322,7 +324,20 @@ enum Command {
     },
     /// Print shell completions.
     #[command(after_help = "Example:\n  annal completions bash > /etc/bash_completion.d/annal")]
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// The shell to write completions for.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages: annal(1) and one per command.
+    #[command(
+        after_help = "Examples:\n  annal man --out /usr/local/share/man/man1\n  annal man | man -l -"
+    )]
+    Man {
+        /// Write annal.1 and annal-COMMAND.1 into this directory (created if missing) instead
+        /// of printing annal.1 on stdout.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -385,7 +400,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut cmd, "annal", &mut std::io::stdout());
             Ok(())
         }
+        Command::Man { out } => man(out.as_deref()),
     }
+}
+
+/// `annal man`: annal.1 on stdout, or every page into a directory.
+fn man(out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match out {
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page)?;
+            std::io::stdout().lock().write_all(&page)?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(cmd, dir)
+                .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
+            let pages = std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".1"))
+                .count();
+            eprintln!("wrote {pages} man pages into {}", dir.display());
+        }
+    }
+    Ok(())
 }
 
 /// `--wait`: a finite, non-negative number of seconds (a usage error otherwise, exit 2).

@@ -75,10 +75,15 @@ pub fn print(value: &Value) -> anyhow::Result<()> {
 /// Whether `err` is a write to a closed stdout (`annal read DIR | head -1`): not a failure of
 /// the command, whose work (an append, a compaction) is done when its answer is printed.
 pub fn is_closed_stdout(err: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    // serde_json and csv wrap the io::Error without giving it as their source.
     err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == BrokenPipe)
+            || cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind)
+                == Some(BrokenPipe)
+            || cause.downcast_ref::<csv::Error>().is_some_and(
+                |e| matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == BrokenPipe),
+            )
     })
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Scratch, annal, s, u};
 
-const COMMANDS: [&str; 13] = [
+const COMMANDS: [&str; 19] = [
     "init",
     "append",
     "read",
@@ -26,8 +26,14 @@ const COMMANDS: [&str; 13] = [
     "verify",
     "info",
     "recover",
+    "salvage",
     "demo",
+    "keygen",
+    "checkpoint",
+    "prove",
+    "verify-proof",
     "completions",
+    "man",
 ];
 
 fn keys(value: &Value) -> BTreeSet<&str> {
@@ -510,29 +516,61 @@ fn every_help_has_an_example() {
     assert_eq!(version.stdout.trim(), format!("annal {}", env!("CARGO_PKG_VERSION")));
 }
 
+/// Every command, given a bad value (or a missing or unknown argument), is a usage error: exit
+/// 2, clap's message on stderr, nothing on stdout, nothing appended.
 #[test]
 fn usage_errors_exit_2() {
     let sc = Scratch::init();
     let store = sc.store.to_str().expect("utf-8");
-    let cases: [&[&str]; 15] = [
+    let cases: &[&[&str]] = &[
         &[],
         &["frobnicate"],
         &["init"],
+        &["init", store, "extra"],
         &["read"],
         &["append", store],
         &["append", store, "--stream", "a"],
         &["append", store, "--jsonl", "-", "--stream", "a"],
+        &["append", store, "--stream", "a", "--type", "t", "--expect", "soon"],
+        &["append", store, "--jsonl", "-", "--wait", "nan"],
         &["read", store, "--from", "one"],
+        &["read", store, "--limit", "-1"],
         &["read", store, "--bogus"],
         &["replay", store, "--until", "2", "--at", "2026-01-01T00:00:00Z"],
+        &["replay", store, "--at", "yesterday"],
+        &["replay", store, "--until", "last"],
         &["replay", store, "--projection", "nope"],
+        &["compact", store, "--keep-snapshots", "0"],
+        &["compact", store, "--wait", "soon"],
+        &["snapshots", store, "--all"],
         &["export", store, "--format", "xml"],
+        &["export", store, "--from", "x"],
+        &["audit-verify", "audit.jsonl", "--head", "not-hex"],
+        &["audit-verify", "audit.jsonl", "--key", "k"],
+        &["verify", store, "--wait", "-1"],
+        &["verify", store, "--read-only", "--wait", "1"],
+        &["info", store, "--bogus"],
         &["recover", store],
         &["recover", store, "--mode", "yolo"],
+        &["salvage"],
+        &["demo", store, "extra"],
+        &["keygen"],
+        &["checkpoint", store, "--key"],
+        &["prove", store],
+        &["prove", store, "--seq", "x"],
+        &["prove", store, "--seq", "1", "--from-size", "1"],
+        &["verify-proof", "proof.json"],
         &["completions", "cmd.exe"],
+        &["man", "--out"],
     ];
+    for command in COMMANDS {
+        assert!(
+            cases.iter().any(|args| args.first() == Some(&command)),
+            "no usage error is tried for `annal {command}`"
+        );
+    }
     for args in cases {
-        let run = annal(args);
+        let run = annal(*args);
         run.code(2);
         // Without a command clap prints the help instead of an error.
         assert!(args.is_empty() || run.stderr.contains("error:"), "{args:?}: {}", run.stderr);
@@ -545,6 +583,51 @@ fn usage_errors_exit_2() {
         assert_eq!(run.stdout, "", "{args:?}");
     }
     assert_eq!(sc.read_all().len(), 0);
+    assert!(!sc.path("audit.jsonl").exists() && !sc.path("proof.json").exists());
+}
+
+/// The examples of every `--help` fit 100 columns: none wraps in the middle of a command.
+#[test]
+fn help_examples_do_not_wrap_at_100_columns() {
+    for command in COMMANDS {
+        let out = Command::new(env!("CARGO_BIN_EXE_annal"))
+            .args([command, "--help"])
+            .env("COLUMNS", "100")
+            .output()
+            .expect("run");
+        let help = String::from_utf8(out.stdout).expect("utf-8");
+        let examples = help.split_once("Example").expect("an example").1;
+        let mut continued = false;
+        for line in examples.lines().skip(1).take_while(|l| !l.is_empty()) {
+            assert!(line.len() <= 100, "`annal {command} --help`: {line:?} is too long");
+            let command_line = line.starts_with("  annal ") || line.starts_with("  cat ");
+            assert!(
+                command_line || continued,
+                "`annal {command} --help`: an example wraps mid-command: {line:?}\n{help}"
+            );
+            continued = line.ends_with('\\');
+        }
+    }
+}
+
+/// `annal man` prints annal(1) and writes one page per command, each with its examples.
+#[test]
+fn man_pages_cover_every_command() {
+    let top = annal(["man"]);
+    top.ok();
+    assert!(top.stdout.starts_with(".ie") || top.stdout.contains(".TH annal 1"), "{}", top.stdout);
+    assert!(top.stdout.contains("Exit codes"), "annal.1 lacks the exit codes");
+    let sc = Scratch::new();
+    let dir = sc.path("man1");
+    let run = annal([std::ffi::OsStr::new("man"), "--out".as_ref(), dir.as_os_str()]);
+    run.ok();
+    assert_eq!(run.stdout, "");
+    for command in COMMANDS {
+        let page = std::fs::read_to_string(dir.join(format!("annal-{command}.1")))
+            .unwrap_or_else(|e| panic!("annal-{command}.1: {e}"));
+        assert!(page.contains(&format!(".TH annal-{command} 1")), "{command}: {page}");
+        assert!(page.contains("Example"), "annal-{command}.1 has no example");
+    }
 }
 
 #[test]
@@ -556,4 +639,39 @@ fn init_on_a_file_says_it_is_a_file() {
     run.code(1);
     assert!(run.one_error_line().contains("it is a file, not a directory"), "{}", run.stderr);
     assert_eq!(std::fs::read(&file).expect("read"), b"not a journal", "the file is left as it was");
+}
+
+/// `annal read DIR | head -1`: a reader that goes away ends the command quietly, exit 0; the
+/// same for `export` in both formats.
+#[test]
+fn a_closed_stdout_ends_read_quietly() {
+    let sc = Scratch::init();
+    let lines: String = (0..5000)
+        .map(|i| {
+            format!("{{\"stream\":\"s\",\"type\":\"t\",\"data\":{{\"pad\":\"{i:0>200}\"}}}}\n")
+        })
+        .collect();
+    sc.append_jsonl(&lines);
+    for command in [
+        &["read", sc.store.to_str().expect("utf-8")][..],
+        &["export", sc.store.to_str().expect("utf-8")],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
+            .args(command)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("line");
+        assert!(first.starts_with('{'), "{first}");
+        // The pipe is closed here, with more than its buffer still to write.
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{command:?}: {:?} {stderr}", out.status);
+        assert!(
+            !stderr.contains("error") && !stderr.contains("Broken pipe"),
+            "{command:?}: {stderr}"
+        );
+    }
 }
