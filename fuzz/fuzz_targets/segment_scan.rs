@@ -28,7 +28,7 @@ use annal_wal::format::{
     encode_index,
 };
 use annal_wal::scan::{End, Scan, ScanOptions, scan_segment};
-use annal_wal::{CHAIN_START, chain_next};
+use annal_wal::{CHAIN_START, StoreKind, chain_next};
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
@@ -63,7 +63,7 @@ struct GenFrame {
 fn generate(g: &Generated) -> (Vec<u8>, u64) {
     let first_seq = u64::from(g.first_seq).max(1);
     let chain_before = if first_seq == 1 { CHAIN_START } else { [first_seq as u8; 32] };
-    let mut b = SegmentHeader { first_seq, chain_before }.encode().to_vec();
+    let mut b = SegmentHeader { first_seq, chain_before, kind: StoreKind::Log }.encode().to_vec();
     let mut seq = first_seq;
     let mut ts = 1_000u64;
     let mut prev_at = 0u64;
@@ -222,7 +222,7 @@ fuzz_target!(|data: &[u8]| {
         }
         1 => {
             let mut bytes =
-                SegmentHeader { first_seq: 1, chain_before: CHAIN_START }.encode().to_vec();
+                SegmentHeader { first_seq: 1, chain_before: CHAIN_START, kind: StoreKind::Log }.encode().to_vec();
             bytes.extend_from_slice(rest);
             check(&bytes, 1, options);
         }

@@ -13,7 +13,7 @@ use annal_projection::envelope::{
 use annal_projection::replay::Until;
 use annal_projection::{Meta, Projection, RawEvent, StreamIndex};
 use annal_storage::{OsStorage, Storage};
-use annal_wal::{Durability, Log, RecoveryMode, RecoveryReport};
+use annal_wal::{Durability, Log, RecoveryMode, RecoveryReport, StoreKind};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
@@ -40,7 +40,7 @@ pub const KEEP_SNAPSHOTS_DEFAULT: usize = 10;
 impl Default for JournalOptions {
     fn default() -> Self {
         Self {
-            wal: annal_wal::Options::default(),
+            wal: annal_wal::Options { kind: StoreKind::Journal, ..annal_wal::Options::default() },
             storage: None,
             projections: Vec::new(),
             keep_snapshots: KEEP_SNAPSHOTS_DEFAULT,

@@ -109,10 +109,12 @@ impl JournalReader {
     /// A reader of the journal in `dir` on `storage`.
     ///
     /// # Errors
-    /// `dir` holds no journal.
+    /// `dir` holds no journal; `WrongKind` when it holds a raw `annal_wal::Log`.
     pub fn open_with(storage: Arc<dyn Storage>, dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         annal_wal::Reader::open(Arc::clone(&storage), &dir, 1)?;
+        annal_wal::DirView::open(Arc::clone(&storage), &dir)?
+            .check_kind(annal_wal::StoreKind::Journal)?;
         Ok(Self { storage, dir })
     }
 

@@ -107,8 +107,13 @@ fn a_log_that_ends_below_its_recorded_start_restarts_from_the_snapshots() {
             .filter(|n| n.ends_with(".seg"))
             .collect();
         segments.sort();
-        let leftover = annal::wal::salvage::SegmentImage::new(1, annal::wal::CHAIN_START, &[])
-            .expect("an empty segment");
+        let leftover = annal::wal::salvage::SegmentImage::new(
+            1,
+            annal::wal::CHAIN_START,
+            annal::wal::StoreKind::Journal,
+            &[],
+        )
+        .expect("an empty segment");
         remove_segments(storage.as_ref(), &place.dir);
         leftover.write(storage.as_ref(), &place.dir).expect("write the leftover");
         let (journal, report) = repair(place).expect("repaired");

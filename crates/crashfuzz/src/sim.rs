@@ -54,6 +54,8 @@ pub struct SimStats {
     /// Recoveries after which a checkpoint of durable events taken at an earlier sync was
     /// proven consistent with the tree, with an inclusion proof of a random event.
     pub tree_checks: u64,
+    /// Raw `Log` opens of the crashed journal, each refused with `WrongKind`.
+    pub kind_refusals: u64,
     /// Followers opened (live and directory readers drained after every step).
     pub followers: u64,
     /// Events they delivered, each checked against the model.
@@ -78,6 +80,7 @@ impl SimStats {
         self.replays += other.replays;
         self.conflicts += other.conflicts;
         self.tree_checks += other.tree_checks;
+        self.kind_refusals += other.kind_refusals;
         self.followers += other.followers;
         self.follower_events += other.follower_events;
         self.followers_overtaken += other.followers_overtaken;
@@ -390,6 +393,7 @@ impl Run {
         self.stats.reopens = c.reopens;
         self.stats.lock_attacks = c.lock_attacks;
         self.stats.tree_checks = c.tree_checks;
+        self.stats.kind_refusals = c.kind_refusals;
         let f = self.w.followers.counts;
         self.stats.followers = f.opened;
         self.stats.follower_events = f.delivered;

@@ -96,6 +96,9 @@ pub struct Counts {
     /// Recoveries after which a checkpoint taken at an earlier sync was checked against the
     /// tree (consistency and inclusion proofs).
     pub tree_checks: u64,
+    /// Raw `Log` opens tried on the crashed journal before its recovery, each refused with
+    /// `WrongKind` (the recovery check after it then shows that nothing was changed).
+    pub kind_refusals: u64,
 }
 
 /// A journal under a workload, and the model it is checked against.
@@ -534,6 +537,28 @@ impl Workload {
         let setup = self.setup.clone();
         let open = || setup.open();
         let storage: Arc<dyn Storage> = Arc::new(self.setup.sim.clone());
+        if self.model.durable > 0 && self.rng.chance(20) {
+            // A raw log must not open the journal (a raw append would corrupt it), whatever
+            // state the crash left it in: a segment holds the durable events, and says journal.
+            let options = annal::wal::Options::default();
+            match annal::wal::Log::open_with(Arc::clone(&storage), Path::new(DIR), options) {
+                Err(annal::wal::Error::WrongKind { .. }) => self.counts.kind_refusals += 1,
+                Err(_) if self.sim().is_halted() => {}
+                Err(e) => {
+                    return Err(Violation::new(
+                        "store kind",
+                        format!("a raw Log open of the journal failed with another error: {e}"),
+                    ));
+                }
+                Ok(log) => {
+                    drop(log);
+                    return Err(Violation::new(
+                        "store kind",
+                        "a raw Log opened the journal (its segments must say journal)",
+                    ));
+                }
+            }
+        }
         let (journal, recovered) = recover_and_check(
             &open,
             &storage,

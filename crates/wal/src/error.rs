@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Errors of the write-ahead log.
 #[derive(Debug)]
@@ -80,6 +80,16 @@ pub enum Error {
     },
     /// An invalid option.
     InvalidOption(String),
+    /// The directory holds a store of another kind: a journal opened as a raw log, or the
+    /// other way round. Nothing was changed.
+    WrongKind {
+        /// The segment whose header records the kind.
+        file: PathBuf,
+        /// What the store holds.
+        found: crate::StoreKind,
+        /// What it was opened as.
+        wanted: crate::StoreKind,
+    },
 }
 
 impl Error {
@@ -141,6 +151,14 @@ impl fmt::Display for Error {
                  (compaction removed what lies below; compact with archiving to keep it readable)"
             ),
             Error::InvalidOption(what) => write!(f, "invalid option: {what}"),
+            Error::WrongKind { file, found, wanted } => write!(
+                f,
+                "{} holds {found}, not {wanted} (store kind {} in the header of {}); nothing \
+                 was changed",
+                file.parent().and_then(Path::parent).unwrap_or(file).display(),
+                found.code(),
+                file.display()
+            ),
         }
     }
 }

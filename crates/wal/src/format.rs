@@ -40,14 +40,68 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"ANNALSEG";
 
 const SH_MAGIC: usize = 0;
 const SH_VERSION: usize = SH_MAGIC + size_of::<[u8; 8]>();
-const SH_RESERVED: usize = SH_VERSION + size_of::<u32>();
-const SH_FIRST_SEQ: usize = SH_RESERVED + size_of::<u32>();
+const SH_KIND: usize = SH_VERSION + size_of::<u32>();
+const SH_FIRST_SEQ: usize = SH_KIND + size_of::<u32>();
 const SH_CHAIN: usize = SH_FIRST_SEQ + size_of::<u64>();
 const SH_RESERVED2: usize = SH_CHAIN + size_of::<ChainValue>();
 const SH_CRC: usize = SH_RESERVED2 + size_of::<u32>();
 /// Size of the segment header.
 pub const SEGMENT_HEADER_BYTES: usize = SH_CRC + size_of::<u32>();
 const _: () = assert!(SEGMENT_HEADER_BYTES == 64);
+
+/// What a store's records are: raw payloads of a [`Log`](crate::Log), or the envelopes of an
+/// `annal::Journal`. Every segment header records it, so that neither opens the other's store
+/// (a raw append would corrupt a journal; a journal cannot decode raw payloads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreKind {
+    /// Written by a version that did not record the kind (the field was reserved and 0):
+    /// accepted by both.
+    Unmarked,
+    /// Raw payloads, appended through [`Log`](crate::Log).
+    #[default]
+    Log,
+    /// Journal envelopes, appended through `annal::Journal`.
+    Journal,
+}
+
+impl StoreKind {
+    /// The kind's code in the segment header.
+    #[must_use]
+    pub fn code(self) -> u32 {
+        match self {
+            StoreKind::Unmarked => 0,
+            StoreKind::Log => 1,
+            StoreKind::Journal => 2,
+        }
+    }
+
+    /// The kind a header code names, if any.
+    #[must_use]
+    pub fn from_code(code: u32) -> Option<Self> {
+        match code {
+            0 => Some(StoreKind::Unmarked),
+            1 => Some(StoreKind::Log),
+            2 => Some(StoreKind::Journal),
+            _ => None,
+        }
+    }
+
+    /// Whether a store of this kind can be opened as `wanted`.
+    #[must_use]
+    pub fn admits(self, wanted: StoreKind) -> bool {
+        self == wanted || self == StoreKind::Unmarked || wanted == StoreKind::Unmarked
+    }
+}
+
+impl std::fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StoreKind::Unmarked => "a store of unrecorded kind",
+            StoreKind::Log => "a log (annal_wal::Log, raw payloads)",
+            StoreKind::Journal => "a journal (annal::Journal, event envelopes)",
+        })
+    }
+}
 
 /// The header at offset 0 of every segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +110,8 @@ pub struct SegmentHeader {
     pub first_seq: u64,
     /// Chain value before the segment's first record.
     pub chain_before: ChainValue,
+    /// What the store's records are.
+    pub kind: StoreKind,
 }
 
 /// Why a header, frame, index block or footer did not decode.
@@ -105,7 +161,8 @@ impl SegmentHeader {
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_BYTES] {
         let mut b = [0u8; SEGMENT_HEADER_BYTES];
         b[SH_MAGIC..SH_VERSION].copy_from_slice(&SEGMENT_MAGIC);
-        b[SH_VERSION..SH_RESERVED].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[SH_VERSION..SH_KIND].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[SH_KIND..SH_FIRST_SEQ].copy_from_slice(&self.kind.code().to_le_bytes());
         b[SH_FIRST_SEQ..SH_CHAIN].copy_from_slice(&self.first_seq.to_le_bytes());
         b[SH_CHAIN..SH_RESERVED2].copy_from_slice(&self.chain_before);
         let crc = crc32fast::hash(&b[..SH_CRC]);
@@ -136,7 +193,9 @@ impl SegmentHeader {
         if first_seq == 0 {
             return Err(DecodeError::Field("first sequence number 0"));
         }
-        Ok(Self { first_seq, chain_before: chain_at(b, SH_CHAIN) })
+        let kind = StoreKind::from_code(u32_at(b, SH_KIND))
+            .ok_or(DecodeError::Field("store kind (not 0, 1 or 2)"))?;
+        Ok(Self { first_seq, chain_before: chain_at(b, SH_CHAIN), kind })
     }
 }
 
@@ -579,11 +638,29 @@ mod tests {
 
     #[test]
     fn header_footer_index_round_trip() {
-        let h = SegmentHeader { first_seq: 42, chain_before: [7; 32] };
+        let h = SegmentHeader { first_seq: 42, chain_before: [7; 32], kind: StoreKind::Journal };
         assert_eq!(SegmentHeader::decode(&h.encode()), Ok(h));
         let mut bad = h.encode();
         bad[20] ^= 4;
         assert_eq!(SegmentHeader::decode(&bad), Err(DecodeError::Checksum));
+        for kind in [StoreKind::Unmarked, StoreKind::Log, StoreKind::Journal] {
+            let h = SegmentHeader { kind, ..h };
+            let bytes = h.encode();
+            assert_eq!(u32_at(&bytes, 12), kind.code());
+            assert_eq!(StoreKind::from_code(kind.code()), Some(kind));
+            assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
+        }
+        // A kind this build does not know (with a valid CRC) is refused, not read as another.
+        let mut unknown = h.encode();
+        unknown[12] = 3;
+        let crc = crc32fast::hash(&unknown[..SH_CRC]);
+        unknown[SH_CRC..].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(SegmentHeader::decode(&unknown), Err(DecodeError::Field(_))));
+        assert!(StoreKind::Journal.admits(StoreKind::Journal));
+        assert!(StoreKind::Unmarked.admits(StoreKind::Journal));
+        assert!(StoreKind::Log.admits(StoreKind::Unmarked));
+        assert!(!StoreKind::Log.admits(StoreKind::Journal));
+        assert!(!StoreKind::Journal.admits(StoreKind::Log));
         let f = Footer {
             record_count: 3,
             last_seq: 44,

@@ -73,6 +73,7 @@ mod writer;
 
 pub use chain::{CHAIN_START, ChainValue, chain_next, to_hex};
 pub use error::{Error, Result};
+pub use format::StoreKind;
 pub use log::{
     ARCHIVE_DIR, Appended, Durability, LOCK_FILE, Log, LogView, Options, PENDING_BYTES_MAX,
     QUARANTINE_DIR, Record, RecoveryMode, SegmentInfo, Stats, WAL_DIR, lock_store,

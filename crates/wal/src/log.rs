@@ -11,7 +11,9 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::chain::{ChainValue, chain_next};
 use crate::error::{Error, Result};
-use crate::format::{FRAME_BYTES_MAX, IndexEntry, SEGMENT_BYTES_MIN, SEGMENT_BYTES_TARGET};
+use crate::format::{
+    FRAME_BYTES_MAX, IndexEntry, SEGMENT_BYTES_MIN, SEGMENT_BYTES_TARGET, StoreKind,
+};
 use crate::reader::Reader;
 use crate::recovery::{self, RecoveryReport};
 use crate::storage::{LockAttempt, LockGuard, OsStorage, Storage, StorageFile};
@@ -77,6 +79,10 @@ pub struct Options {
     /// Whether segments removed below the log start are moved to `archive/` instead of deleted.
     /// Default `false`.
     pub archive: bool,
+    /// What the records are, written into every segment header; opening a store of another
+    /// kind fails with [`Error::WrongKind`]. Default [`StoreKind::Log`]; `annal::Journal` sets
+    /// [`StoreKind::Journal`].
+    pub kind: StoreKind,
 }
 
 impl Default for Options {
@@ -89,6 +95,7 @@ impl Default for Options {
             preallocate: true,
             log_start: 0,
             archive: false,
+            kind: StoreKind::Log,
         }
     }
 }
@@ -351,6 +358,7 @@ impl Log {
         let guard = acquire_lock(storage.as_ref(), &dir, options.lock_timeout)?;
         // The lock file may be new: every directory change is followed by a directory fsync.
         storage.sync_dir(&dir).map_err(|e| Error::io("fsync directory", &dir, e))?;
+        crate::view::check_kind(storage.as_ref(), &wal_dir, options.kind)?;
         crate::storage::ensure_dir(storage.as_ref(), &wal_dir)?;
         let recovered = recovery::recover(storage.as_ref(), &dir, &wal_dir, &options)?;
         let last = recovered.next_seq - 1;

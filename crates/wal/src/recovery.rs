@@ -240,10 +240,11 @@ pub(crate) fn recover(
             let (first_seq, chain) =
                 prev.as_ref().map_or((1, CHAIN_START), |p| (p.last_seq + 1, p.chain_after));
             let path = wal_dir.join(format::segment_file_name(first_seq));
-            let header = SegmentHeader { first_seq, chain_before: chain }.encode();
+            let header =
+                SegmentHeader { first_seq, chain_before: chain, kind: options.kind }.encode();
             let file = create_segment_on(storage, wal_dir, &path, &header, options)?;
             let last_ts = prev.as_ref().map_or(0, |p| p.last_ts);
-            (ActiveSeg::new(first_seq, path, chain), file, last_ts, chain)
+            (ActiveSeg::new(first_seq, path, chain, options.kind), file, last_ts, chain)
         }
     };
     for path in to_discard {
@@ -554,9 +555,15 @@ impl Ctx<'_> {
             reason: reason.into(),
         });
         self.quarantine_move(path, reason)?;
-        let header = SegmentHeader { first_seq, chain_before: chain }.encode();
+        let header =
+            SegmentHeader { first_seq, chain_before: chain, kind: self.options.kind }.encode();
         let file = create_segment_on(self.storage, self.wal_dir, path, &header, self.options)?;
-        Ok((ActiveSeg::new(first_seq, path.to_path_buf(), chain), file, prev_ts, chain))
+        Ok((
+            ActiveSeg::new(first_seq, path.to_path_buf(), chain, self.options.kind),
+            file,
+            prev_ts,
+            chain,
+        ))
     }
 
     /// Recovers the last segment: returns the active segment, its open file and the last
@@ -616,7 +623,9 @@ impl Ctx<'_> {
                         );
                         self.quarantine_bytes(path, 0, &bytes, &note)?;
                     }
-                    let header = SegmentHeader { first_seq, chain_before: chain }.encode();
+                    let header =
+                        SegmentHeader { first_seq, chain_before: chain, kind: self.options.kind }
+                            .encode();
                     let tmp = path.with_extension("seg.tmp");
                     let file =
                         create_segment_on(storage, self.wal_dir, &tmp, &header, self.options)?;
@@ -626,7 +635,7 @@ impl Ctx<'_> {
                         .map_err(io_err("fsync directory", self.wal_dir))?;
                     self.report.recreated_segment = Some(path.to_path_buf());
                     return Ok((
-                        ActiveSeg::new(first_seq, path.to_path_buf(), chain),
+                        ActiveSeg::new(first_seq, path.to_path_buf(), chain, self.options.kind),
                         file,
                         prev_ts,
                         chain,
@@ -705,11 +714,18 @@ impl Ctx<'_> {
                 let last_ts = seg.last_ts;
                 sealed.push(seg);
                 let next_path = self.wal_dir.join(format::segment_file_name(next));
-                let header = SegmentHeader { first_seq: next, chain_before: chain }.encode();
+                let header =
+                    SegmentHeader { first_seq: next, chain_before: chain, kind: self.options.kind }
+                        .encode();
                 let file =
                     create_segment_on(storage, self.wal_dir, &next_path, &header, self.options)?;
                 self.report.segments += 1;
-                return Ok((ActiveSeg::new(next, next_path, chain), file, last_ts, chain));
+                return Ok((
+                    ActiveSeg::new(next, next_path, chain, self.options.kind),
+                    file,
+                    last_ts,
+                    chain,
+                ));
             }
             End::Torn { garbage_end, orphan_frames, reason } => {
                 if self.options.recovery == RecoveryMode::Strict {

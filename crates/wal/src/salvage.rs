@@ -236,7 +236,8 @@ pub struct SegmentImage {
 }
 
 impl SegmentImage {
-    /// Builds the segment `<first_seq>.seg` whose chain starts at `chain_before` from `frames`
+    /// Builds the segment `<first_seq>.seg` of a store of `kind` whose chain starts at
+    /// `chain_before` from `frames`
     /// (contiguous from `first_seq`, oldest first): sealed, or with no frames a header alone
     /// (an empty last segment). The frames keep their records and grouping (a batch stays one
     /// frame); their watermarks are rewritten for their new offsets.
@@ -244,8 +245,13 @@ impl SegmentImage {
     /// # Errors
     /// `InvalidOption` for frames that are not contiguous from `first_seq`, or whose
     /// timestamps decrease.
-    pub fn new(first_seq: u64, chain_before: ChainValue, frames: &[IntactFrame]) -> Result<Self> {
-        let mut bytes = SegmentHeader { first_seq, chain_before }.encode().to_vec();
+    pub fn new(
+        first_seq: u64,
+        chain_before: ChainValue,
+        kind: crate::StoreKind,
+        frames: &[IntactFrame],
+    ) -> Result<Self> {
+        let mut bytes = SegmentHeader { first_seq, chain_before, kind }.encode().to_vec();
         let mut next = first_seq;
         for frame in frames {
             if frame.first_seq != next || frame.records.is_empty() {
@@ -312,7 +318,10 @@ mod tests {
     use crate::chain::CHAIN_START;
 
     fn frames(n: u64) -> Vec<u8> {
-        let mut b = SegmentHeader { first_seq: 1, chain_before: CHAIN_START }.encode().to_vec();
+        let mut b =
+            SegmentHeader { first_seq: 1, chain_before: CHAIN_START, kind: crate::StoreKind::Log }
+                .encode()
+                .to_vec();
         for i in 1..=n {
             let at = b.len() as u64;
             let payload = [u8::try_from(i).expect("few"); 30];
@@ -345,7 +354,7 @@ mod tests {
         let storage: Arc<dyn Storage> = Arc::new(crate::storage::OsStorage::new());
         storage.create_dir_all(&dir.path().join(WAL_DIR)).expect("wal dir");
         let chain = [7u8; 32];
-        let w = SegmentImage::new(2, chain, &all[1..]).expect("image");
+        let w = SegmentImage::new(2, chain, crate::StoreKind::Log, &all[1..]).expect("image");
         assert_eq!((w.first_seq, w.last_seq), (2, 4));
         let path = w.write(storage.as_ref(), dir.path()).expect("write");
         let (before, footer) = header_and_footer(storage.as_ref(), &path).expect("read");
@@ -361,6 +370,6 @@ mod tests {
         assert_eq!((scan.last_good, scan.damage), (4, None));
         assert_eq!(scan.chains.get(&1), Some(&chain));
         let gap = [all[0].clone(), all[2].clone()];
-        assert!(SegmentImage::new(1, chain, &gap).is_err());
+        assert!(SegmentImage::new(1, chain, crate::StoreKind::Log, &gap).is_err());
     }
 }

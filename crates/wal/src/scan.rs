@@ -314,7 +314,10 @@ mod tests {
     const OPTS: ScanOptions = ScanOptions { chain: true, prev_ts: 0 };
 
     fn segment(frames: usize, synced: bool) -> (Vec<u8>, Vec<usize>) {
-        let mut b = SegmentHeader { first_seq: 1, chain_before: CHAIN_START }.encode().to_vec();
+        let mut b =
+            SegmentHeader { first_seq: 1, chain_before: CHAIN_START, kind: crate::StoreKind::Log }
+                .encode()
+                .to_vec();
         let mut starts = Vec::new();
         for i in 0..frames {
             starts.push(b.len());

@@ -62,7 +62,49 @@ pub struct DirView {
     dir: PathBuf,
 }
 
+/// Fails with [`Error::WrongKind`] when the segments of `wal_dir` record a kind that does not
+/// admit `wanted`: the first and the last segment are read (every segment writer records the
+/// kind it was opened as, and one of another kind is refused before it writes). A header that
+/// cannot be read or decoded is left to recovery and readers, which report it with its offset.
+///
+/// # Errors
+/// `WrongKind`; `Io` if `wal_dir` cannot be listed.
+pub(crate) fn check_kind(
+    storage: &dyn Storage,
+    wal_dir: &Path,
+    wanted: format::StoreKind,
+) -> Result<()> {
+    if !storage.exists(wal_dir).map_err(|e| Error::io("stat", wal_dir, e))? {
+        return Ok(());
+    }
+    let firsts = segment_firsts(storage, wal_dir)?;
+    let ends = [firsts.first(), firsts.last()];
+    for first in ends.into_iter().flatten() {
+        let path = wal_dir.join(format::segment_file_name(*first));
+        let Ok(file) = storage.open_file(&path, OpenMode::Read) else { continue };
+        let mut header = [0u8; SEGMENT_HEADER_BYTES];
+        if file.read_exact_at(&mut header, 0).is_err() {
+            continue;
+        }
+        if let Ok(h) = SegmentHeader::decode(&header)
+            && !h.kind.admits(wanted)
+        {
+            return Err(Error::WrongKind { file: path, found: h.kind, wanted });
+        }
+    }
+    Ok(())
+}
+
 impl DirView {
+    /// Fails with [`Error::WrongKind`] when the store's segments record a kind that `wanted`
+    /// does not admit (a raw log read as a journal, say).
+    ///
+    /// # Errors
+    /// `WrongKind`; `Io` if `wal/` cannot be listed.
+    pub fn check_kind(&self, wanted: format::StoreKind) -> Result<()> {
+        check_kind(self.storage.as_ref(), &self.dir.join(WAL_DIR), wanted)
+    }
+
     /// A view of the log in `dir`.
     ///
     /// # Errors

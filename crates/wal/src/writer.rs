@@ -353,8 +353,9 @@ fn plan_roll(shared: &Shared, st: &mut State) {
     seal.extend_from_slice(&footer.encode());
     let next_first_seq = st.next_seq;
     let next_path = shared.wal_dir.join(format::segment_file_name(next_first_seq));
-    let header = SegmentHeader { first_seq: next_first_seq, chain_before: st.chain }.encode();
-    let new_active = ActiveSeg::new(next_first_seq, next_path.clone(), st.chain);
+    let kind = shared.options.kind;
+    let header = SegmentHeader { first_seq: next_first_seq, chain_before: st.chain, kind }.encode();
+    let new_active = ActiveSeg::new(next_first_seq, next_path.clone(), st.chain, kind);
     let old = std::mem::replace(&mut st.active, new_active);
     st.sealed.push(SealedSeg {
         first_seq: old.first_seq,
@@ -382,8 +383,9 @@ impl ActiveSeg {
         first_seq: u64,
         path: std::path::PathBuf,
         chain_before: crate::ChainValue,
+        kind: crate::StoreKind,
     ) -> Self {
-        let header = SegmentHeader { first_seq, chain_before }.encode();
+        let header = SegmentHeader { first_seq, chain_before, kind }.encode();
         let mut crc = crc32fast::Hasher::new();
         crc.update(&header);
         Self {

@@ -35,7 +35,7 @@ use annal_wal::format::{
 };
 use annal_wal::{
     CHAIN_START, ChainValue, Cut, Durability, Error, Log, Options, QUARANTINE_DIR, Reader, Record,
-    RecoveryMode, TornTail, WAL_DIR, chain_next, to_hex,
+    RecoveryMode, StoreKind, TornTail, WAL_DIR, chain_next, to_hex,
 };
 
 // ---- what the fixtures hold ----------------------------------------------------------------
@@ -90,6 +90,9 @@ fn fixture_options() -> Options {
         durability: Durability::Sync,
         segment_bytes_target: SEGMENT_BYTES,
         preallocate: false,
+        // The fixtures were written before segment headers recorded the store kind (the field
+        // was reserved, 0): an unmarked writer still produces them byte for byte.
+        kind: StoreKind::Unmarked,
         ..Options::default()
     }
 }

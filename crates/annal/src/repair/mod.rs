@@ -33,7 +33,7 @@ use annal_projection::{Projection, StreamIndex};
 use annal_storage::{OsStorage, Storage};
 use annal_wal::format::SEGMENT_HEADER_BYTES;
 use annal_wal::salvage::{self, Damage, LogScan, SegmentImage};
-use annal_wal::{ChainValue, Log, RecoveryMode, RecoveryReport, quarantine};
+use annal_wal::{ChainValue, Log, RecoveryMode, RecoveryReport, StoreKind, quarantine};
 
 use crate::error::{Error, Result};
 use crate::journal::{Journal, JournalOptions};

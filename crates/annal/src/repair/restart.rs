@@ -247,7 +247,7 @@ pub(super) fn continue_from(
             Some(i) => (i, &segs[i]),
             // No segment at all (every one is missing): the log restarts empty past the snapshot.
             None if segs.is_empty() => {
-                let image = SegmentImage::new(s + 1, chain, &[]).ok();
+                let image = SegmentImage::new(s + 1, chain, StoreKind::Journal, &[]).ok();
                 return Ok(
                     image.map(|image| Continuation { image: Some(image), chains: Vec::new() })
                 );
@@ -278,7 +278,7 @@ pub(super) fn continue_from(
             && frames.is_empty()
             && intact.iter().all(|f| f.last_seq() < s)
             && holder.footer.is_none_or(|f| f.last_seq < s);
-        if ends_before && let Ok(image) = SegmentImage::new(s + 1, chain, &[]) {
+        if ends_before && let Ok(image) = SegmentImage::new(s + 1, chain, StoreKind::Journal, &[]) {
             return Ok(Some(Continuation { image: Some(image), chains: Vec::new() }));
         }
         return Ok(None);
@@ -305,7 +305,9 @@ pub(super) fn continue_from(
         }
     }
     // The new segment is built (and checked) before anything is changed.
-    let Ok(image) = SegmentImage::new(s + 1, chain, &frames) else { return Ok(None) };
+    let Ok(image) = SegmentImage::new(s + 1, chain, StoreKind::Journal, &frames) else {
+        return Ok(None);
+    };
     if end == Some(next - 1) {
         follow_chain(storage, &segs[i + 1..], next, c, &mut chains);
     }

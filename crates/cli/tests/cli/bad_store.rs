@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::common::{Run, Scratch, annal, file_names, s};
 
 /// Every command that takes a store directory, with the arguments it needs.
-const STORE_COMMANDS: [(&str, &[&str]); 9] = [
+const STORE_COMMANDS: [(&str, &[&str]); 11] = [
     ("read", &[]),
     ("replay", &[]),
     ("info", &[]),
@@ -22,6 +22,8 @@ const STORE_COMMANDS: [(&str, &[&str]); 9] = [
     ("compact", &[]),
     ("recover", &["--mode", "truncate-at-corruption"]),
     ("append", &["--stream", "a", "--type", "t"]),
+    ("checkpoint", &[]),
+    ("prove", &["--seq", "1"]),
 ];
 
 fn run_on(command: &str, dir: &Path, args: &[&str]) -> Run {
@@ -96,6 +98,29 @@ fn an_empty_directory_or_a_wal_file_is_not_a_store_and_is_left_alone() {
         assert_refused(&run, 1, &[&path, "wal/"]);
     }
     assert_eq!(file_names(&sc.store), ["wal"]);
+}
+
+/// A raw `annal_wal::Log` store is not a journal: every command refuses it, saying what it
+/// holds, and leaves every byte as it was.
+#[test]
+fn a_raw_log_is_not_a_journal_and_is_left_alone() {
+    let sc = Scratch::new();
+    let log = annal::wal::Log::open(&sc.store, annal::wal::Options::default()).expect("open log");
+    log.append(b"raw bytes, not an envelope").expect("append");
+    drop(log);
+    // LOCK holds the pid of the last process that took the writer lock, not data.
+    let data = || {
+        let mut files = crate::common::tree_bytes(&sc.store);
+        files.remove(Path::new("LOCK"));
+        files
+    };
+    let before = data();
+    for (command, args) in STORE_COMMANDS {
+        let run = run_on(command, &sc.store, args);
+        assert_refused(&run, 1, &["holds a log", "not a journal", ".seg", "nothing was changed"]);
+        let after = data();
+        assert!(after == before, "`annal {command}` changed the log: {:?}", after.keys());
+    }
 }
 
 /// A store whose only segment, which held one event, was overwritten with garbage.
