@@ -291,6 +291,20 @@ impl Journal {
             Ok(removed) => report.files_removed = removed,
             Err(e) => report.cleanup_error = Some(e.to_string()),
         }
+        tracing::info!(
+            dir = %inner.dir.display(),
+            seq = report.seq,
+            log_start = report.log_start,
+            snapshots = report.snapshots_written.len(),
+            segments_removed = report.segments_removed.len(),
+            bytes_reclaimed = report.bytes_reclaimed,
+            archived = inner.archive,
+            skipped = ?report.skipped,
+            "compacted"
+        );
+        if let Some(e) = &report.cleanup_error {
+            tracing::warn!(dir = %inner.dir.display(), error = %e, "compaction committed; its cleanup failed (the next open finishes it)");
+        }
         Ok(report)
     }
 
@@ -305,7 +319,14 @@ impl Journal {
     pub fn verify(&self) -> Result<VerifyReport> {
         let inner = self.inner();
         let log = &inner.log;
-        let mut report = VerifyReport { log: log.verify()?, ..VerifyReport::default() };
+        let checked = match inner.progress.as_deref() {
+            Some(p) => {
+                p.begin("verify", log.first_seq(), log.last_seq());
+                log.verify_reporting(&mut |seq| p.reached(seq))?
+            }
+            None => log.verify()?,
+        };
+        let mut report = VerifyReport { log: checked, ..VerifyReport::default() };
         report.problems.clone_from(&report.log.problems);
         let manifest_path = inner.dir.join(annal_compactor::MANIFEST_FILE);
         let problem =

@@ -28,6 +28,7 @@ pub struct JournalOptions {
     projections: Vec<(TypeId, &'static str, Registration)>,
     keep_snapshots: usize,
     archive: bool,
+    progress: crate::progress::Observer,
 }
 
 /// Initial capacity of a typed event's payload buffer, besides the stream name: the envelope's
@@ -45,6 +46,7 @@ impl Default for JournalOptions {
             projections: Vec::new(),
             keep_snapshots: KEEP_SNAPSHOTS_DEFAULT,
             archive: false,
+            progress: None,
         }
     }
 }
@@ -121,6 +123,14 @@ impl JournalOptions {
         self
     }
 
+    /// Tells `progress` how far the long operations of the journal got: the open's fold of
+    /// the log past the snapshots (`"open"`), replays (`"replay"`) and `verify` (`"verify"`).
+    #[must_use]
+    pub fn progress(mut self, progress: Arc<dyn crate::Progress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     /// Registers a projection, kept current as events are acknowledged and read with
     /// [`Journal::state`].
     #[must_use]
@@ -155,6 +165,7 @@ pub(crate) struct Inner {
     pub dir: PathBuf,
     pub keep_snapshots: usize,
     pub archive: bool,
+    pub progress: crate::progress::Observer,
     /// The MANIFEST in force (`None` before the first compaction).
     pub manifest: Mutex<Option<Manifest>>,
     /// Held by a compaction, one at a time.
@@ -193,6 +204,7 @@ impl Journal {
     }
 
     fn open_with(dir: &Path, options: JournalOptions) -> Result<Self> {
+        let _span = tracing::info_span!("open", dir = %dir.display()).entered();
         let lives = options.lives();
         let storage = options.storage.unwrap_or_else(|| Arc::new(OsStorage::new()));
         // Read before the lock to learn the log start; read again under it.
@@ -226,11 +238,26 @@ impl Journal {
         let mut live = LiveSet::new(lives);
         crate::compact::load_snapshots(storage.as_ref(), dir, &log, manifest.as_ref(), &mut live)?;
         let from = live.slots.iter().map(|s| s.at).min().unwrap_or(0).min(log.last_seq());
-        for record in log.read_from(from + 1) {
+        tracing::debug!(
+            from = from + 1,
+            to = log.last_seq(),
+            projections = live.slots.len(),
+            "folding the log past the snapshots"
+        );
+        let progress = options.progress.as_deref();
+        if let Some(p) = progress {
+            p.begin("open", from + 1, log.last_seq());
+        }
+        for record in crate::progress::track(log.read_from(from + 1), progress) {
             let record = record?;
             live.apply(&RawEvent::parse(record.seq, record.ts, &record.payload)?);
         }
         live.applied_seq = log.last_seq();
+        for slot in &live.slots {
+            if let Some((seq, reason)) = &slot.failed {
+                tracing::warn!(projection = slot.live.name(), seq, %reason, "a projection failed to fold an event");
+            }
+        }
         let versions = stream_index(&live).clone();
         if let Some((seq, reason)) = &live.slots[0].failed {
             return Err(Error::ProjectionFailed {
@@ -246,6 +273,7 @@ impl Journal {
                 dir: dir.to_path_buf(),
                 keep_snapshots: options.keep_snapshots,
                 archive: options.archive,
+                progress: options.progress.clone(),
                 manifest: Mutex::new(manifest),
                 compacting: Mutex::new(()),
                 write: Mutex::new(WriteSide { versions, poisoned: None }),
@@ -593,6 +621,7 @@ impl Journal {
                 log_first: log.first_seq(),
                 last: Some(log.last_seq()),
                 records: &|from| Ok(log.read_from(from)),
+                progress: inner.progress.as_deref().map(|p| (p, log.last_seq())),
             },
             until,
         )

@@ -95,6 +95,7 @@ const REPLAY_ATTEMPTS: u32 = 5;
 pub struct JournalReader {
     storage: Arc<dyn Storage>,
     dir: PathBuf,
+    progress: crate::progress::Observer,
 }
 
 impl JournalReader {
@@ -115,7 +116,14 @@ impl JournalReader {
         annal_wal::Reader::open(Arc::clone(&storage), &dir, 1)?;
         annal_wal::DirView::open(Arc::clone(&storage), &dir)?
             .check_kind(annal_wal::StoreKind::Journal)?;
-        Ok(Self { storage, dir })
+        Ok(Self { storage, dir, progress: None })
+    }
+
+    /// Tells `progress` how far replays (`"replay"`) got.
+    #[must_use]
+    pub fn with_progress(mut self, progress: Arc<dyn crate::Progress>) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// The directory.
@@ -268,6 +276,11 @@ impl JournalReader {
         let mut attempts = 0;
         loop {
             let manifest = self.manifest()?;
+            let last = match &self.progress {
+                // Only for the progress: damage past the target must not fail the replay.
+                Some(_) => self.summary().map_or(u64::MAX, |s| s.log.last_seq),
+                None => 0,
+            };
             let result = crate::replay::replay::<P>(
                 &crate::replay::Source {
                     storage: self.storage.as_ref(),
@@ -276,6 +289,7 @@ impl JournalReader {
                     log_first: self.first_seq()?,
                     last: None,
                     records: &|from| self.log_reader(from),
+                    progress: self.progress.as_deref().map(|p| (p, last)),
                 },
                 until,
             );

@@ -23,6 +23,8 @@ pub(crate) struct Source<'a> {
     pub last: Option<u64>,
     /// The records from a sequence number on, through `archive/` below the log start.
     pub records: &'a dyn Fn(u64) -> Result<annal_wal::Reader>,
+    /// Told how far the fold got, with the last sequence number it can reach.
+    pub progress: Option<(&'a dyn crate::Progress, u64)>,
 }
 
 impl Source<'_> {
@@ -119,7 +121,16 @@ pub(crate) fn replay<P: Projection>(src: &Source<'_>, until: Until) -> Result<(P
             }));
         }
     };
-    let (state, at) = fold_records::<P>((src.records)(start.0 + 1)?, start, until)?;
+    let records = (src.records)(start.0 + 1)?;
+    let progress = src.progress.and_then(|(p, last)| {
+        // An end that is not known (`u64::MAX`) gives no progress.
+        let end = until.last_seq().map_or(last, |t| t.min(last));
+        (end != u64::MAX).then(|| {
+            p.begin("replay", start.0 + 1, end);
+            p
+        })
+    });
+    let (state, at) = fold_records::<P>(crate::progress::track(records, progress), start, until)?;
     if let Until::Seq(target) = until
         && at != target
     {

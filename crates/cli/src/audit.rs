@@ -17,6 +17,7 @@ use annal::{ChainValue, RawEvent, chain_next, to_hex};
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use crate::progress::Bar;
 use crate::write_cmds::require_journal;
 use crate::{integrity, out};
 
@@ -40,6 +41,7 @@ pub fn export(
     until: Option<u64>,
     csv: bool,
     out_path: Option<&Path>,
+    bar: &Bar,
 ) -> anyhow::Result<String> {
     require_journal(dir)?;
     let reader = annal::JournalReader::open(dir)?;
@@ -91,11 +93,15 @@ pub fn export(
     let last = until.unwrap_or(u64::MAX);
     // The bar's total: the range asked for, or (open-ended) up to the log's end. Nothing past
     // `--until` is read, so damage after it does not fail the export, as for `read`.
-    let total = match until {
-        Some(until) => until.saturating_sub(from.max(1)) + 1,
-        None => out::last_seq(&reader)?.saturating_sub(from.max(1)) + 1,
-    };
-    let bar = out::progress(total, "export");
+    // The bar's range; a store whose end cannot be summarized gets a spinner (the export
+    // itself decides what fails).
+    match reader.summary() {
+        Ok(summary) => {
+            let first = if from == 0 { summary.log.earliest_seq() } else { from };
+            bar.phase("export", first, until.unwrap_or(u64::MAX).min(summary.log.last_seq));
+        }
+        Err(_) => bar.step("exporting"),
+    }
     let mut count = 0u64;
     let mut chain = None;
     // The Merkle tree up to the record before the first exported one, continued over the
@@ -158,7 +164,7 @@ pub fn export(
             }
         }
         count += 1;
-        bar.inc(1);
+        bar.at(record.seq);
         if record.seq >= last {
             break;
         }
@@ -185,6 +191,7 @@ pub fn export(
     }
     drop(output);
     if let (Some(file), Some(p)) = (staged, out_path) {
+        bar.step(format!("syncing {}", p.display()));
         file.as_file().sync_all().with_context(|| format!("sync {}", file.path().display()))?;
         file.persist(p).with_context(|| format!("rename the export to {}", p.display()))?;
         if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -193,7 +200,7 @@ pub fn export(
                 .with_context(|| format!("sync directory {}", parent.display()))?;
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     if let Some(why) = tree_missing {
         eprintln!("warning: the export carries no Merkle tree (its leaf hashes only): {why}");
     }
@@ -325,7 +332,10 @@ pub fn verify_file(
     key: Option<&str>,
 ) -> anyhow::Result<()> {
     let trusted = checkpoint.map(|c| crate::tlog_cmds::trusted_checkpoint(c, key)).transpose()?;
-    out::print(&check_file(file, head, trusted.as_ref())?)
+    let bar = Bar::start(format!("reading {}", file.display()), crate::progress::Output::Answer);
+    let report = check_file(file, head, trusted.as_ref(), &bar)?;
+    bar.finish();
+    out::print(&report)
 }
 
 /// The export's Merkle tree, from its trailer line: the frontier before its first record, and
@@ -358,9 +368,12 @@ pub fn check_file(
     file: &Path,
     head: Option<&str>,
     trusted: Option<&Checkpoint>,
+    bar: &Bar,
 ) -> anyhow::Result<Value> {
     let handle = std::fs::File::open(file).with_context(|| format!("open {}", file.display()))?;
-    let mut reader = std::io::BufReader::new(handle);
+    let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
+    bar.bytes("check", size);
+    let mut reader = std::io::BufReader::new(bar.wrap_read(handle));
     let is_csv = {
         let peek = reader.fill_buf().with_context(|| format!("read {}", file.display()))?;
         peek.first().is_some_and(|&b| b != b'{')

@@ -139,8 +139,9 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     let audit = dir.join("audit.jsonl");
     drop(journal);
     say("5. Audit export of every event, archived ones included, each with its hash-chain value:");
-    let head = crate::audit::export(dir, 1, None, false, Some(&audit))?;
-    let checked = crate::audit::check_file(&audit, Some(&head), None)?;
+    let quiet = crate::progress::Bar::hidden();
+    let head = crate::audit::export(dir, 1, None, false, Some(&audit), &quiet)?;
+    let checked = crate::audit::check_file(&audit, Some(&head), None, &quiet)?;
     say(&format!(
         "   {} holds records {}..={} and verifies on its own against the chain head.",
         audit.display(),
@@ -151,7 +152,8 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     say(
         "6. Full verification: checksums, sequence, chain, MANIFEST, and snapshots equal to replays.",
     );
-    let (report, failure) = crate::write_cmds::verify_report(dir, None)?;
+    let (report, failure) =
+        crate::write_cmds::verify_report(dir, None, &crate::progress::Bar::hidden())?;
     if let Some(failure) = failure {
         return Err(failure);
     }

@@ -7,6 +7,7 @@
 mod audit;
 mod demo;
 mod out;
+mod progress;
 mod read_cmds;
 mod tlog_cmds;
 mod write_cmds;
@@ -15,6 +16,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::progress::{Bar, Output};
 
 /// An exit code and a message, for failures that are not errors of the library.
 #[derive(Debug)]
@@ -53,6 +56,14 @@ pub fn integrity(message: impl Into<String>) -> anyhow::Error {
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log what the libraries do on stderr: -v recoveries, cuts, quarantine moves, compactions
+    /// and lock waits; -vv and -vvv more detail. RUST_LOG (for example `annal_wal=debug`)
+    /// overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// No progress bars, warnings or log lines: only results and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -367,14 +378,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_cmds::compact(&dir, keep_snapshots, archive, wait)
         }
         Command::Snapshots { dir } => read_cmds::snapshots(&dir),
-        Command::Export { dir, from, until, format, out } => audit::export(
-            &dir,
-            from.unwrap_or(0),
-            until,
-            matches!(format, ExportFormat::Csv),
-            out.as_deref(),
-        )
-        .map(drop),
+        Command::Export { dir, from, until, format, out } => {
+            let output = if out.is_some() { Output::Answer } else { Output::Stream };
+            let bar = Bar::start(format!("opening {}", dir.display()), output);
+            audit::export(
+                &dir,
+                from.unwrap_or(0),
+                until,
+                matches!(format, ExportFormat::Csv),
+                out.as_deref(),
+                &bar,
+            )
+            .map(drop)
+        }
         Command::AuditVerify { file, head, checkpoint, key } => {
             audit::verify_file(&file, head.as_deref(), checkpoint.as_deref(), key.as_deref())
         }
@@ -507,6 +523,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    progress::set_quiet(cli.quiet);
+    progress::init_logging(cli.verbose, cli.quiet);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if out::is_closed_stdout(&err) => ExitCode::SUCCESS,

@@ -1,10 +1,10 @@
 //! Output: JSON on stdout, RFC 3339 timestamps, and progress bars on stderr (only when stderr
 //! is a terminal).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 
-use annal::{Event, JournalReader, Meta};
+use annal::{Event, Meta};
 use serde_json::{Value, json};
 
 /// RFC 3339 with nanoseconds, UTC: `2026-11-23T10:00:00.123456789Z`.
@@ -87,37 +87,6 @@ pub fn is_closed_stdout(err: &anyhow::Error) -> bool {
     })
 }
 
-/// A progress bar on stderr when it is a terminal, hidden otherwise.
-pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec}")
-    {
-        bar.set_style(style);
-    }
-    bar.set_message(what.to_owned());
-    bar
-}
-
-/// A spinner on stderr for work whose length is unknown (a replay), when stderr is a terminal.
-pub fn spinner(what: &str) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_message(what.to_owned());
-    bar.enable_steady_tick(std::time::Duration::from_millis(100));
-    bar
-}
-
-/// The last sequence number readable in the journal.
-pub fn last_seq(reader: &JournalReader) -> anyhow::Result<u64> {
-    Ok(reader.summary()?.log.last_seq)
-}
-
 /// A segment as `info` prints it.
 pub fn segment_json(s: &annal::SegmentSummary) -> Value {
     json!({
@@ -133,9 +102,12 @@ pub fn segment_json(s: &annal::SegmentSummary) -> Value {
 /// Tells on stderr what opening for writing repaired: a torn tail cut (what, where, and where
 /// its bytes were kept), a seal completed, a segment rebuilt, an interrupted truncation done.
 pub fn report_recovery(dir: &Path, report: &annal::RecoveryReport) {
+    if crate::progress::quiet() {
+        return;
+    }
     if let Some(t) = &report.torn_tail {
         let kept = report.quarantined.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
-        eprintln!(
+        crate::progress::note(&format!(
             "warning: {}: cut a torn tail of {}: {} bytes from byte offset {} ({} complete frame(s) \
              never synced; {}); the log now ends at sequence {}; the bytes are kept in {}",
             dir.display(),
@@ -146,20 +118,26 @@ pub fn report_recovery(dir: &Path, report: &annal::RecoveryReport) {
             t.reason,
             report.last_seq,
             if kept.is_empty() { "quarantine/".to_string() } else { kept.join(", ") },
-        );
+        ));
     }
     if let Some(path) = &report.completed_seal {
-        eprintln!("warning: completed the interrupted seal of {}", path.display());
+        crate::progress::note(&format!(
+            "warning: completed the interrupted seal of {}",
+            path.display()
+        ));
     }
     if let Some(path) = &report.recreated_segment {
-        eprintln!("warning: rebuilt {}, whose creation a crash interrupted", path.display());
+        crate::progress::note(&format!(
+            "warning: rebuilt {}, whose creation a crash interrupted",
+            path.display()
+        ));
     }
     for path in &report.truncated_segments {
-        eprintln!(
+        crate::progress::note(&format!(
             "note: removed {} from wal/, below the log start: a compaction left it (its seal was \
              not on disk yet when it ran, or a crash stopped the removal)",
             path.display()
-        );
+        ));
     }
 }
 

@@ -6,6 +6,7 @@ use annal::{Counts, Entities, JournalReader, Query, Until};
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use crate::progress::{Bar, Output};
 use crate::write_cmds::require_journal;
 use crate::{ProjectionName, out};
 
@@ -22,13 +23,36 @@ pub fn read(
     limit: Option<usize>,
     follow: bool,
 ) -> anyhow::Result<()> {
-    let reader = reader(dir)?;
-    let query = Query { from, until, stream, limit };
-    let events =
-        if follow { reader.follow::<Value>(query)? } else { reader.read::<Value>(query)? };
-    for event in events {
-        out::print(&out::event_json(&event?))?;
+    if follow {
+        // No bar: a follow has no end.
+        let reader = reader(dir)?;
+        for event in reader.follow::<Value>(Query { from, until, stream, limit })? {
+            out::print(&out::event_json(&event?))?;
+        }
+        return Ok(());
     }
+    let bar = Bar::start(format!("opening {}", dir.display()), Output::Stream);
+    let reader = reader(dir)?;
+    // The bar's range; a store whose end cannot be summarized (damage past `--until`, say)
+    // gets a spinner: the read itself decides what fails.
+    match reader.summary() {
+        Ok(summary) => {
+            let first = if from == 0 { summary.log.earliest_seq() } else { from };
+            let mut last = until.unwrap_or(summary.log.last_seq).min(summary.log.last_seq);
+            if let (Some(n), None) = (limit, &stream) {
+                last = last.min(first.saturating_add(n as u64).saturating_sub(1));
+            }
+            bar.phase("read", first, last);
+        }
+        Err(_) => bar.step("reading"),
+    }
+    let events = reader.read::<Value>(Query { from, until, stream, limit })?;
+    for event in events {
+        let event = event?;
+        bar.at(event.seq);
+        out::print(&out::event_json(&event))?;
+    }
+    bar.finish();
     Ok(())
 }
 
@@ -54,13 +78,13 @@ pub fn replay(
     projection: ProjectionName,
     stream: Option<&str>,
 ) -> anyhow::Result<()> {
-    let reader = reader(dir)?;
+    let bar = Bar::start(format!("opening {}", dir.display()), Output::Answer);
+    let reader = reader(dir)?.with_progress(bar.observer());
     let target = match (until, at) {
         (Some(seq), _) => Until::Seq(seq),
         (None, Some(text)) => Until::Time(out::parse_time(text)?),
         (None, None) => Until::End,
     };
-    let bar = out::spinner("replay");
     let (name, seq, state) = match projection {
         ProjectionName::Entities => {
             let (state, seq) = reader.replay::<Entities>(target)?;
@@ -85,7 +109,7 @@ pub fn replay(
             ("counts", seq, value)
         }
     };
-    bar.finish_and_clear();
+    bar.finish();
     out::print(&json!({
         "seq": seq,
         "ts": ts_of(&reader, seq)?.map(out::rfc3339),

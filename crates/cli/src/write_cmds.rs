@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::out;
+use crate::progress::{Bar, Output};
 
 /// The most lines one `append --jsonl` batch may hold.
 const JSONL_LINES_MAX: usize = 100_000;
@@ -54,9 +55,14 @@ pub fn require_journal(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-fn open(dir: &Path, wait: Option<f64>) -> anyhow::Result<Journal> {
+/// Opens the journal for writing, `bar` showing the open's fold of the log.
+fn open(dir: &Path, wait: Option<f64>, bar: &Bar) -> anyhow::Result<Journal> {
     require_journal(dir)?;
-    let journal = options(wait)?.open(dir).with_context(|| format!("open {}", dir.display()))?;
+    bar.step(format!("opening {}", dir.display()));
+    let journal = options(wait)?
+        .progress(bar.observer())
+        .open(dir)
+        .with_context(|| format!("open {}", dir.display()))?;
     out::report_recovery(dir, journal.recovery_report());
     Ok(journal)
 }
@@ -142,8 +148,10 @@ pub fn append_one(
     };
     let meta = Meta { actor, ..Meta::default() };
     let event = NewEvent::json(event_type, &data)?.meta(meta);
-    let journal = open(dir, wait)?;
+    let bar = Bar::start(format!("opening {}", dir.display()), Output::Answer);
+    let journal = open(dir, wait, &bar)?;
     let a = journal.append_events(stream, expect, vec![event])?;
+    bar.finish();
     out::print(&json!({"seq": a.last, "version": a.version}))
 }
 
@@ -228,15 +236,20 @@ fn parse_line(text: &str) -> Result<Line, String> {
 }
 
 pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Result<()> {
+    let bar = Bar::start(format!("reading {source}"), Output::Answer);
     let mut reader: Box<dyn BufRead> = if source == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         let file = std::fs::File::open(source).with_context(|| format!("open {source}"))?;
-        Box::new(std::io::BufReader::new(file))
+        if let Ok(m) = file.metadata()
+            && m.is_file()
+        {
+            bar.bytes("parse", m.len());
+        }
+        Box::new(std::io::BufReader::new(bar.wrap_read(file)))
     };
     let name = if source == "-" { "standard input".to_owned() } else { source.to_owned() };
     // Every line is parsed and checked before anything is appended.
-    let parsing = out::spinner("parse");
     let mut lines = Vec::new();
     let mut buf = Vec::new();
     let mut total = 0usize;
@@ -274,13 +287,11 @@ pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Resu
             .map_err(|e| anyhow::anyhow!("{name}: line {number}: {e}; nothing was appended"))?;
         line.number = number;
         lines.push(line);
-        parsing.inc(1);
     }
-    parsing.finish_and_clear();
     if lines.is_empty() {
         bail!("{name}: no events; nothing was appended");
     }
-    let journal = open(dir, wait)?;
+    let journal = open(dir, wait, &bar)?;
     // The expectations, line by line, while the lock is held: a conflict names its line.
     let mut versions: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
     for line in &lines {
@@ -299,12 +310,12 @@ pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Resu
         }
         versions.insert(line.stream.as_str(), actual + 1);
     }
-    let bar = out::spinner("append");
     let batches: Vec<(&str, Expect, Vec<NewEvent>)> =
         lines.iter().map(|l| (l.stream.as_str(), l.expect, vec![l.event.clone()])).collect();
     let count = batches.len();
+    bar.step(format!("appending {count} events as one batch"));
     let appended = journal.append_multi(&batches)?;
-    bar.finish_and_clear();
+    bar.finish();
     let first = appended.first().map_or(0, |a| a.first);
     let last = appended.last().map_or(0, |a| a.last);
     out::print(&json!({"first": first, "last": last, "count": count}))
@@ -357,15 +368,17 @@ fn read_line_bounded(
 
 pub fn compact(dir: &Path, keep: usize, archive: bool, wait: Option<f64>) -> anyhow::Result<()> {
     require_journal(dir)?;
+    let bar = Bar::start(format!("opening {}", dir.display()), Output::Answer);
     let journal = options(wait)?
         .keep_snapshots(keep)
         .archive(archive)
+        .progress(bar.observer())
         .open(dir)
         .with_context(|| format!("open {}", dir.display()))?;
     out::report_recovery(dir, journal.recovery_report());
-    let bar = out::spinner("compact");
+    bar.step("compacting");
     let r = journal.compact()?;
-    bar.finish_and_clear();
+    bar.finish();
     out::print(&json!({
         "seq": r.seq,
         "log_start": r.log_start,
@@ -378,8 +391,10 @@ pub fn compact(dir: &Path, keep: usize, archive: bool, wait: Option<f64>) -> any
 }
 
 pub fn verify(dir: &Path, wait: Option<f64>, read_only: bool) -> anyhow::Result<()> {
+    let bar = Bar::start(format!("opening {}", dir.display()), Output::Answer);
     let (report, failure) =
-        if read_only { verify_read_only(dir)? } else { verify_report(dir, wait)? };
+        if read_only { verify_read_only(dir, &bar)? } else { verify_report(dir, wait, &bar)? };
+    bar.finish();
     out::print(&report)?;
     failure.map_or(Ok(()), Err)
 }
@@ -388,21 +403,19 @@ pub fn verify(dir: &Path, wait: Option<f64>, read_only: bool) -> anyhow::Result<
 pub fn verify_report(
     dir: &Path,
     wait: Option<f64>,
+    bar: &Bar,
 ) -> anyhow::Result<(Value, Option<anyhow::Error>)> {
-    let journal = open(dir, wait)?;
-    let bar = out::spinner("verify");
+    let journal = open(dir, wait, bar)?;
     let report = journal.verify()?;
-    bar.finish_and_clear();
     Ok(verify_json(&report, out::torn_tail_json(journal.recovery_report())))
 }
 
 /// `verify --read-only`: the check a reader can make without the writer lock.
-fn verify_read_only(dir: &Path) -> anyhow::Result<(Value, Option<anyhow::Error>)> {
+fn verify_read_only(dir: &Path, bar: &Bar) -> anyhow::Result<(Value, Option<anyhow::Error>)> {
     let reader = annal::JournalReader::open(dir)
         .with_context(|| format!("open {} for reading", dir.display()))?;
-    let bar = out::spinner("verify");
+    bar.step(format!("verifying {} without the lock", dir.display()));
     let report = reader.verify()?;
-    bar.finish_and_clear();
     let (mut summary, failure) = verify_json(&report, Value::Null);
     summary["read_only"] = json!(true);
     Ok((summary, failure))
@@ -435,10 +448,13 @@ fn verify_json(report: &annal::VerifyReport, torn_tail: Value) -> (Value, Option
 
 pub fn recover(dir: &Path) -> anyhow::Result<()> {
     require_journal(dir)?;
+    let bar = Bar::start(format!("repairing {}", dir.display()), Output::Answer);
     let (journal, report) = options(None)?
         .recovery(RecoveryMode::TruncateAtCorruption)
+        .progress(bar.observer())
         .repair(dir)
         .with_context(|| format!("repair {}", dir.display()))?;
+    bar.finish();
     let r = &report.log;
     for path in report.quarantined.iter().chain(&r.quarantined) {
         eprintln!("saved in quarantine: {}", path.display());

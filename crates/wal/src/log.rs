@@ -361,6 +361,7 @@ impl Log {
         crate::view::check_kind(storage.as_ref(), &wal_dir, options.kind)?;
         crate::storage::ensure_dir(storage.as_ref(), &wal_dir)?;
         let recovered = recovery::recover(storage.as_ref(), &dir, &wal_dir, &options)?;
+        recovered.report.trace(&dir);
         let last = recovered.next_seq - 1;
         let recovered_start = recovered.start_seq;
         let state = State {
@@ -766,12 +767,25 @@ fn acquire_lock(
     const LOCK_POLL_MS: u64 = 10;
     let path = dir.join(LOCK_FILE);
     let deadline = timeout.map(|t| Instant::now() + t);
+    let mut waited = false;
     loop {
         match storage.try_lock(&path, std::process::id()) {
-            Ok(LockAttempt::Acquired(guard)) => return Ok(guard),
+            Ok(LockAttempt::Acquired(guard)) => {
+                if waited {
+                    tracing::info!(lock = %path.display(), "took the writer lock after waiting");
+                }
+                return Ok(guard);
+            }
             Ok(LockAttempt::Held { pid }) => {
                 if deadline.is_none_or(|d| Instant::now() >= d) {
+                    if waited {
+                        tracing::warn!(lock = %path.display(), ?pid, "gave up waiting for the writer lock");
+                    }
                     return Err(Error::Locked { path, pid });
+                }
+                if !waited {
+                    tracing::info!(lock = %path.display(), ?pid, ?timeout, "waiting for the writer lock");
+                    waited = true;
                 }
                 storage.sleep(Duration::from_millis(LOCK_POLL_MS));
             }

@@ -40,6 +40,44 @@ pub struct RecoveryReport {
 }
 
 impl RecoveryReport {
+    /// Emits what the recovery of the log in `dir` did as `tracing` events: a torn tail cut and
+    /// a cut at corruption as warnings (with file, byte offset and sequence number), each file
+    /// moved to quarantine, a seal completed or a segment rebuilt as warnings, segments removed
+    /// below the log start and temporary files removed as info.
+    pub(crate) fn trace(&self, dir: &Path) {
+        let dir = dir.display();
+        if let Some(t) = &self.torn_tail {
+            tracing::warn!(
+                %dir, file = %t.file.display(), offset = t.offset, bytes = t.bytes,
+                orphan_frames = t.orphan_frames, reason = %t.reason, last_seq = self.last_seq,
+                "cut a torn tail"
+            );
+        }
+        if let Some(c) = &self.cut {
+            tracing::warn!(
+                %dir, file = %c.file.display(), offset = c.offset, seq = c.seq,
+                reason = %c.reason, last_seq = self.last_seq,
+                "cut the log at corruption"
+            );
+        }
+        for path in &self.quarantined {
+            tracing::warn!(%dir, file = %path.display(), "moved to quarantine");
+        }
+        if let Some(path) = &self.completed_seal {
+            tracing::warn!(%dir, file = %path.display(), "completed an interrupted seal");
+        }
+        if let Some(path) = &self.recreated_segment {
+            tracing::warn!(%dir, file = %path.display(), "rebuilt a segment whose creation a crash interrupted");
+        }
+        for path in &self.truncated_segments {
+            tracing::info!(%dir, file = %path.display(), "removed a segment below the log start");
+        }
+        for path in &self.removed_temp_files {
+            tracing::info!(%dir, file = %path.display(), "removed a temporary file");
+        }
+        tracing::debug!(%dir, segments = self.segments, last_seq = self.last_seq, clean = self.is_clean(), "recovered");
+    }
+
     /// Whether recovery found nothing to repair.
     #[must_use]
     pub fn is_clean(&self) -> bool {

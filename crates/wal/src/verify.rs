@@ -63,6 +63,15 @@ impl LogView {
     /// # Errors
     /// Only when a segment cannot be read at all (I/O errors), or the log is poisoned.
     pub fn verify(&self) -> Result<VerifyReport> {
+        self.verify_reporting(&mut |_| {})
+    }
+
+    /// [`verify`](Self::verify), calling `reached` with the last sequence number of each
+    /// segment once it is checked (for a progress bar).
+    ///
+    /// # Errors
+    /// As [`verify`](Self::verify).
+    pub fn verify_reporting(&self, reached: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
         let shared = &*self.shared;
         let visible = self.last_seq();
         crate::writer::ensure_written(shared, visible)?;
@@ -154,6 +163,7 @@ impl LogView {
             // segment's header on, instead of reporting every later segment.
             chain = (report.problems.len() == problems_before).then_some(scan.chain_after);
             expect_seq = seg.last_seq + 1;
+            reached(seg.last_seq);
         }
         report.chain_head = chain.unwrap_or_default();
         Ok(report)

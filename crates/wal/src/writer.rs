@@ -352,6 +352,10 @@ fn plan_roll(shared: &Shared, st: &mut State) {
     let mut seal = format::encode_index(&st.active.index);
     seal.extend_from_slice(&footer.encode());
     let next_first_seq = st.next_seq;
+    tracing::debug!(
+        segment = %st.active.path.display(), last_seq, next_first_seq,
+        "sealing the active segment and starting the next"
+    );
     let next_path = shared.wal_dir.join(format::segment_file_name(next_first_seq));
     let kind = shared.options.kind;
     let header = SegmentHeader { first_seq: next_first_seq, chain_before: st.chain, kind }.encode();
@@ -447,6 +451,7 @@ fn lead(shared: &Shared, st: &mut MutexGuard<'_, State>, sync: bool) -> Result<(
             Ok(())
         }
         Err(err) => {
+            tracing::error!(dir = %shared.dir.display(), error = %err, "the log refuses writes until reopened (poisoned)");
             st.poisoned = Some(err.to_string());
             Err(err)
         }

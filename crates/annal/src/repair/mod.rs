@@ -173,7 +173,43 @@ impl JournalOptions {
                     .push((name.to_owned(), format!("at sequence {seq}: {why}")));
             }
         }
+        report.trace(dir);
         Ok((journal, report))
+    }
+}
+
+impl RepairReport {
+    /// Emits what the repair decided and did as `tracing` events (the log's own recovery
+    /// traced its part when it opened).
+    fn trace(&self, dir: &Path) {
+        let dir = dir.display();
+        if let Some(r) = &self.restart {
+            tracing::warn!(
+                %dir, damaged = %r.damage.file.display(), offset = r.damage.offset,
+                seq = r.damage.seq, reason = %r.damage.reason, snapshot_seq = r.snapshot_seq,
+                log_start = r.log_start, removed_segments = r.removed_segments.len(),
+                "restarted the log from the snapshots before damage"
+            );
+        }
+        if let Some(why) = &self.manifest_rewritten {
+            tracing::warn!(%dir, reason = %why, "rewrote the MANIFEST");
+        }
+        for (path, why) in &self.snapshots_dropped {
+            tracing::warn!(%dir, file = %path.display(), reason = %why, "dropped a snapshot");
+        }
+        for (name, why) in &self.projections_lost {
+            tracing::warn!(%dir, projection = %name, reason = %why, "a projection has no usable state");
+        }
+        for path in &self.headers_rewritten {
+            tracing::warn!(%dir, file = %path.display(), "rewrote a damaged segment header from its intact frames");
+        }
+        for path in &self.snapshots_rebuilt {
+            tracing::info!(%dir, file = %path.display(), "rebuilt a snapshot from archive/");
+        }
+        for path in &self.quarantined {
+            tracing::warn!(%dir, file = %path.display(), "moved to quarantine");
+        }
+        tracing::info!(%dir, last_seq = self.last_seq, "repaired");
     }
 }
 

@@ -13,6 +13,7 @@ mod common;
 mod corruption;
 mod demo;
 mod lock;
+mod progress;
 mod read_paths;
 mod read_side;
 mod repair;
