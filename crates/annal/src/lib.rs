@@ -110,3 +110,9 @@ pub use annal_wal as wal;
 /// The file-system boundary: the real file system and the simulated one the journal can be
 /// opened on (`JournalOptions::storage`).
 pub use annal_storage as storage;
+
+/// The README's library examples, compiled and run as doctests (each in a temporary
+/// directory, so they run any number of times).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -16,6 +16,7 @@ mod lock;
 mod progress;
 mod read_paths;
 mod read_side;
+mod readme;
 mod repair;
 mod time_travel;
 mod tlog;
