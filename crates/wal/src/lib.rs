@@ -83,3 +83,8 @@ pub use recovery::{Cut, RecoveryReport, TornTail};
 pub use verify::{Problem, VerifyReport};
 pub use view::{DirView, SegmentSummary, Summary};
 pub use writer::{Ticket, check_batch};
+
+/// The crate README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeDoctest;
