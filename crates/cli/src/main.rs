@@ -413,7 +413,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "annal", &mut std::io::stdout());
+            // Into a buffer first: clap_complete panics on a failed write (a closed stdout).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "annal", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
             Ok(())
         }
         Command::Man { out } => man(out.as_deref()),
