@@ -351,7 +351,28 @@ enum Command {
     },
 }
 
+/// `--from` after `--until`: a usage error (exit 2), not an empty answer.
+fn check_range(from: Option<u64>, until: Option<u64>) -> anyhow::Result<()> {
+    match (from, until) {
+        (Some(from), Some(until)) if from > until => Err(Exit {
+            code: 2,
+            message: format!(
+                "--from {from} is after --until {until}: no event is in that range; For more \
+                 information, try '--help'."
+            ),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Read { from, until, .. } | Command::Export { from, until, .. } => {
+            check_range(*from, *until)?;
+        }
+        _ => {}
+    }
     match cli.command {
         Command::Init { dir } => write_cmds::init(&dir),
         Command::Append { dir, stream, event_type, data, actor, expect, jsonl, wait } => {

@@ -536,6 +536,8 @@ fn usage_errors_exit_2() {
         &["read", store, "--from", "one"],
         &["read", store, "--limit", "-1"],
         &["read", store, "--bogus"],
+        &["read", store, "--from", "3", "--until", "1"],
+        &["export", store, "--from", "4", "--until", "2"],
         &["replay", store, "--until", "2", "--at", "2026-01-01T00:00:00Z"],
         &["replay", store, "--at", "yesterday"],
         &["replay", store, "--until", "last"],
