@@ -243,6 +243,11 @@ impl Journal {
         // The snapshots and the MANIFEST must never stand past what is durable (with `Manual`
         // or `Periodic` durability, acknowledged events may not be yet).
         inner.log.sync()?;
+        // The checkpoint of every durable event, before the truncation removes any: later
+        // checkpoints continue from its frontier.
+        if let Some(checkpoints) = &inner.checkpoints {
+            checkpoints.write(inner.storage.as_ref(), &inner.log)?;
+        }
         let chain = inner.log.chain_at(seq)?;
         let storage = inner.storage.as_ref();
         let old = inner.manifest.lock().clone().unwrap_or_default();

@@ -29,6 +29,7 @@ pub struct JournalOptions {
     keep_snapshots: usize,
     archive: bool,
     progress: crate::progress::Observer,
+    checkpoints: Option<crate::checkpoints::Config>,
 }
 
 /// Initial capacity of a typed event's payload buffer, besides the stream name: the envelope's
@@ -47,6 +48,7 @@ impl Default for JournalOptions {
             keep_snapshots: KEEP_SNAPSHOTS_DEFAULT,
             archive: false,
             progress: None,
+            checkpoints: None,
         }
     }
 }
@@ -131,6 +133,28 @@ impl JournalOptions {
         self
     }
 
+    /// Writes a C2SP checkpoint of the durable events into `DIR/checkpoints/` at every segment
+    /// seal and every compaction (before it truncates), with `origin` as its origin line, as a
+    /// signed note when `signer` is given; see [`JournalReader::written_checkpoints`]. Each
+    /// checkpoint continues the tree from the previous one's frontier (kept beside it), so the
+    /// events are hashed once. A checkpoint that cannot be written does not fail the append
+    /// that sealed the segment (it is logged, and the next seal writes a newer one); it fails a
+    /// compaction.
+    ///
+    /// [`JournalReader::written_checkpoints`]: crate::JournalReader::written_checkpoints
+    #[must_use]
+    pub fn checkpoints(
+        mut self,
+        origin: impl Into<String>,
+        signer: Option<annal_tlog::note::Signer>,
+    ) -> Self {
+        self.checkpoints = Some(crate::checkpoints::Config {
+            origin: origin.into(),
+            signer: signer.map(Arc::new),
+        });
+        self
+    }
+
     /// Registers a projection, kept current as events are acknowledged and read with
     /// [`Journal::state`].
     #[must_use]
@@ -166,6 +190,7 @@ pub(crate) struct Inner {
     pub keep_snapshots: usize,
     pub archive: bool,
     pub progress: crate::progress::Observer,
+    pub checkpoints: Option<crate::checkpoints::Writer>,
     /// The MANIFEST in force (`None` before the first compaction).
     pub manifest: Mutex<Option<Manifest>>,
     /// Held by a compaction, one at a time.
@@ -266,6 +291,12 @@ impl Journal {
                 reason: reason.clone(),
             });
         }
+        let checkpoints = match options.checkpoints {
+            Some(config) => {
+                Some(crate::checkpoints::Writer::open(config, storage.as_ref(), dir, &log)?)
+            }
+            None => None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 log,
@@ -274,6 +305,7 @@ impl Journal {
                 keep_snapshots: options.keep_snapshots,
                 archive: options.archive,
                 progress: options.progress.clone(),
+                checkpoints,
                 manifest: Mutex::new(manifest),
                 compacting: Mutex::new(()),
                 write: Mutex::new(WriteSide { versions, poisoned: None }),
@@ -523,6 +555,9 @@ impl Journal {
             inner.write.lock().poisoned = Some(e.to_string());
             return Err(e.into());
         }
+        if let Some(checkpoints) = &inner.checkpoints {
+            checkpoints.after_append(inner.storage.as_ref(), &inner.log);
+        }
         let mut next = appended.first;
         Ok(batches
             .iter()
@@ -632,7 +667,11 @@ impl Journal {
     /// # Errors
     /// The log's I/O errors.
     pub fn sync(&self) -> Result<()> {
-        Ok(self.inner.log.sync()?)
+        self.inner.log.sync()?;
+        if let Some(checkpoints) = &self.inner.checkpoints {
+            checkpoints.after_append(self.inner.storage.as_ref(), &self.inner.log);
+        }
+        Ok(())
     }
 
     pub(crate) fn inner(&self) -> &Inner {

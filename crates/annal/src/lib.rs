@@ -69,6 +69,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod checkpoints;
 mod compact;
 mod error;
 mod event;
@@ -91,6 +92,7 @@ pub use annal_wal::{
     ChainValue, Durability, LogView, Record, RecoveryMode, RecoveryReport, SegmentSummary, WAL_DIR,
     chain_next, to_hex,
 };
+pub use checkpoints::{CHECKPOINTS_DIR, WrittenCheckpoint};
 pub use compact::{CompactReport, VerifyReport};
 pub use error::{Error, Result};
 pub use event::{Appended, Expect, NewEvent, TypedEvent};

@@ -119,6 +119,15 @@ impl JournalReader {
         Ok(Self { storage, dir, progress: None })
     }
 
+    /// The checkpoints the journal wrote into `DIR/checkpoints/` (see
+    /// [`JournalOptions::checkpoints`](crate::JournalOptions::checkpoints)), oldest first.
+    ///
+    /// # Errors
+    /// The directory cannot be listed or a file read.
+    pub fn written_checkpoints(&self) -> Result<Vec<crate::WrittenCheckpoint>> {
+        crate::checkpoints::written(self.storage.as_ref(), &self.dir)
+    }
+
     /// Tells `progress` how far replays (`"replay"`) got.
     #[must_use]
     pub fn with_progress(mut self, progress: Arc<dyn crate::Progress>) -> Self {
