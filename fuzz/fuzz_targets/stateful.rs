@@ -346,6 +346,7 @@ fuzz_target!(|data: &[u8]| {
         keep: usize::from(1 + input.keep % 3),
         preallocate: input.preallocate,
         archive: input.archive,
+        checkpoints: input.seed % 5 < 2,
     };
     let mut run = Run {
         w: Workload::new(setup, input.seed),

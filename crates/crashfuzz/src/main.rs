@@ -182,7 +182,7 @@ fn run() -> anyhow::Result<bool> {
             let secs = started.elapsed().as_secs_f64();
             let s = &outcome.stats;
             eprintln!(
-                "sim: {} seeds, {} crash states ({} during recovery), {} faults ({} during recovery), {} LOCK removals, {} events, {} compactions, {} replays, {} checkpoints proven consistent after recovery, {} raw Log opens refused, {} followers ({} events checked, {} overtaken by a compaction), {} violations, {secs:.1}s",
+                "sim: {} seeds, {} crash states ({} during recovery), {} faults ({} during recovery), {} LOCK removals, {} events, {} compactions, {} replays, {} checkpoints proven consistent after recovery, {} raw Log opens refused, {} journal-written checkpoints checked, {} followers ({} events checked, {} overtaken by a compaction), {} violations, {secs:.1}s",
                 thousands(s.seeds),
                 thousands(s.crash_states),
                 thousands(s.recovery_crashes),
@@ -194,6 +194,7 @@ fn run() -> anyhow::Result<bool> {
                 thousands(s.replays),
                 thousands(s.tree_checks),
                 thousands(s.kind_refusals),
+                thousands(s.written_checkpoints),
                 thousands(s.followers),
                 thousands(s.follower_events),
                 thousands(s.followers_overtaken),

@@ -14,6 +14,55 @@ use annal_storage::Storage;
 use crate::check::Violation;
 use crate::rng::Rng;
 
+/// The origin of the checkpoints the harness journals write.
+pub const ORIGIN: &str = "harness";
+
+/// Checks every checkpoint the journal wrote itself against the recovered log that ends at
+/// `last`: none covers more events than it holds (a checkpoint is only ever taken of durable
+/// events), and each one's root is the tree of that many events (when the log still reaches
+/// back to sequence 1). Returns how many were checked.
+///
+/// # Errors
+/// The first checkpoint that does not hold.
+pub fn check_written(storage: &Arc<dyn Storage>, dir: &Path, last: u64) -> Result<u64, Violation> {
+    let fail = |what: String| Violation::new("journal-written checkpoints", what);
+    let r = reader(storage, dir).map_err(|e| fail(format!("reader: {e}")))?;
+    let written = r.written_checkpoints().map_err(|e| fail(format!("list: {e}")))?;
+    let mut checked = 0;
+    for w in &written {
+        let c = Checkpoint::parse(&w.text)
+            .map_err(|e| fail(format!("{}: not a checkpoint: {e}", w.file.display())))?;
+        if c.size != w.size || c.origin != ORIGIN {
+            return Err(fail(format!(
+                "{}: names size {} origin {:?}",
+                w.file.display(),
+                c.size,
+                c.origin
+            )));
+        }
+        if c.size > last {
+            return Err(fail(format!(
+                "{} covers {} events but the recovered log ends at {last}: it checkpointed events that were not durable",
+                w.file.display(),
+                c.size
+            )));
+        }
+        match r.checkpoint(ORIGIN, Some(c.size)) {
+            Ok(now) if now.root == c.root => checked += 1,
+            Ok(_) => {
+                return Err(fail(format!(
+                    "{}: its root is not the tree of the first {} events of the recovered log",
+                    w.file.display(),
+                    c.size
+                )));
+            }
+            Err(e) if unreachable(&e) => {}
+            Err(e) => return Err(fail(format!("tree of {}: {e}", c.size))),
+        }
+    }
+    Ok(checked)
+}
+
 fn reader(storage: &Arc<dyn Storage>, dir: &Path) -> annal::Result<JournalReader> {
     JournalReader::open_with(Arc::clone(storage), dir)
 }

@@ -35,6 +35,8 @@ pub struct Setup {
     pub preallocate: bool,
     /// Whether compactions keep removed segments in `archive/`.
     pub archive: bool,
+    /// Whether the journal writes its own checkpoints (`JournalOptions::checkpoints`).
+    pub checkpoints: bool,
 }
 
 impl Setup {
@@ -43,7 +45,10 @@ impl Setup {
     /// # Errors
     /// What the open returns.
     pub fn open(&self) -> annal::Result<Journal> {
-        Journal::options()
+        let options = Journal::options();
+        let options =
+            if self.checkpoints { options.checkpoints(crate::tree::ORIGIN, None) } else { options };
+        options
             .storage(Arc::new(self.sim.clone()))
             .segment_bytes(SEGMENT_BYTES)
             .keep_snapshots(self.keep)
@@ -96,6 +101,8 @@ pub struct Counts {
     /// Recoveries after which a checkpoint taken at an earlier sync was checked against the
     /// tree (consistency and inclusion proofs).
     pub tree_checks: u64,
+    /// Checkpoints the journal wrote itself, checked after a recovery against its tree.
+    pub written_checkpoints: u64,
     /// Raw `Log` opens tried on the crashed journal before its recovery, each refused with
     /// `WrongKind` (the recovery check after it then shows that nothing was changed).
     pub kind_refusals: u64,
@@ -568,6 +575,8 @@ impl Workload {
             replays,
         )?;
         self.counts.replays += recovered.replays as u64;
+        self.counts.written_checkpoints +=
+            crate::tree::check_written(&storage, Path::new(DIR), journal.last_seq())?;
         if let Some(old) = &self.checkpoint
             && crate::tree::check(&journal, &storage, Path::new(DIR), old, &mut self.rng)?
         {
