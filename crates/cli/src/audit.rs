@@ -15,8 +15,10 @@ use annal::tlog::checkpoint::Checkpoint;
 use annal::tlog::tree::Frontier;
 use annal::{ChainValue, RawEvent, chain_next, to_hex};
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::out::EventLine;
 use crate::progress::Bar;
 use crate::write_cmds::require_journal;
 use crate::{integrity, out};
@@ -32,6 +34,43 @@ fn hex(bytes: &[u8]) -> String {
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
     hex::decode(text).ok()
+}
+
+/// A record as the JSON Lines export writes it: its envelope, as `read` prints it, and what
+/// checks it.
+#[derive(Debug, Serialize)]
+struct RecordLine<'a> {
+    /// The envelope.
+    #[serde(flatten)]
+    event: EventLine<'a>,
+    /// The timestamp, Unix nanoseconds.
+    ts_ns: u64,
+    /// The raw payload, hex.
+    payload: String,
+    /// The chain value before the record, hex.
+    prev: String,
+    /// The chain value after it, hex.
+    chain: String,
+    /// Its leaf hash in the Merkle tree, hex.
+    leaf: String,
+}
+
+/// The last line of a JSON Lines export: the Merkle tree.
+#[derive(Debug, Serialize)]
+struct TreeLine<'a> {
+    /// The tree before the first record.
+    tree_before: TreeBefore<'a>,
+    /// The checkpoint of the tree after the last record, as text.
+    checkpoint: String,
+}
+
+/// The tree before an export's first record.
+#[derive(Debug, Serialize)]
+struct TreeBefore<'a> {
+    /// Its size in records.
+    size: u64,
+    /// Its frontier hashes, hex.
+    frontier: &'a [String],
 }
 
 /// Writes the export; returns the chain head (also printed on stderr).
@@ -134,7 +173,6 @@ pub fn export(
         let event = RawEvent::parse(record.seq, record.ts, &record.payload)
             .and_then(|raw| raw.to_event::<Value>())
             .map_err(annal::Error::from)?;
-        let fields = out::event_json(&event);
         match &mut output {
             Output::Csv(w) => w
                 .write_record([
@@ -144,8 +182,8 @@ pub fn export(
                     event.stream.clone(),
                     event.version.to_string(),
                     event.event_type.clone(),
-                    fields["data"].to_string(),
-                    fields["meta"].to_string(),
+                    event.data.to_string(),
+                    out::meta_json(&event.meta).to_string(),
                     hex(&record.payload),
                     to_hex(&prev),
                     to_hex(&after),
@@ -153,13 +191,15 @@ pub fn export(
                 ])
                 .with_context(write_err)?,
             Output::Json(sink) => {
-                let mut line = fields;
-                line["ts_ns"] = json!(record.ts);
-                line["payload"] = json!(hex(&record.payload));
-                line["prev"] = json!(to_hex(&prev));
-                line["chain"] = json!(to_hex(&after));
-                line["leaf"] = json!(hex(&leaf));
-                serde_json::to_writer(&mut *sink, &line).with_context(write_err)?;
+                let line = RecordLine {
+                    event: EventLine::of(&event),
+                    ts_ns: record.ts,
+                    payload: hex(&record.payload),
+                    prev: to_hex(&prev),
+                    chain: to_hex(&after),
+                    leaf: hex(&leaf),
+                };
+                serde_json::to_writer(&mut *sink, &out::to_json(&line)?).with_context(write_err)?;
                 sink.write_all(b"\n").with_context(write_err)?;
             }
         }
@@ -178,11 +218,11 @@ pub fn export(
             root: f.root(),
             extensions: Vec::new(),
         };
-        let trailer = json!({
-            "tree_before": {"size": before, "frontier": frontier_before},
-            "checkpoint": checkpoint.to_text(),
-        });
-        serde_json::to_writer(&mut *sink, &trailer).with_context(write_err)?;
+        let trailer = TreeLine {
+            tree_before: TreeBefore { size: *before, frontier: frontier_before },
+            checkpoint: checkpoint.to_text(),
+        };
+        serde_json::to_writer(&mut *sink, &out::to_json(&trailer)?).with_context(write_err)?;
         sink.write_all(b"\n").with_context(write_err)?;
     }
     match &mut output {
@@ -310,15 +350,14 @@ fn check_record(e: &Exported) -> Result<(), String> {
     let raw =
         RawEvent::parse(e.seq, e.ts_ns, &e.payload).map_err(|err| format!("payload: {err}"))?;
     let event = raw.to_event::<Value>().map_err(|err| format!("payload: {err}"))?;
-    let shown = out::event_json(&event);
     if e.ts != out::rfc3339(e.ts_ns) {
         return Err("\"ts\" differs from \"ts_ns\" (modified)".into());
     }
-    let same = shown["stream"] == json!(e.stream)
-        && shown["version"] == json!(e.version)
-        && shown["type"] == json!(e.event_type)
-        && shown["data"] == e.data
-        && shown["meta"] == e.meta;
+    let same = event.stream == e.stream
+        && event.version == e.version
+        && event.event_type == e.event_type
+        && event.data == e.data
+        && out::meta_json(&event.meta) == e.meta;
     if !same {
         return Err("its fields differ from its payload (modified)".into());
     }
@@ -362,6 +401,27 @@ fn tree_of(v: &Value, first: u64) -> Result<(Frontier, Checkpoint), String> {
     Ok((frontier, checkpoint))
 }
 
+/// What `audit-verify` prints.
+#[derive(Debug, Serialize)]
+pub struct AuditSummary {
+    /// Always true: a failed check is an error instead.
+    pub ok: bool,
+    /// Records checked.
+    pub records: u64,
+    /// The first record's sequence number.
+    pub first_seq: u64,
+    /// The last record's sequence number.
+    pub last_seq: u64,
+    /// The chain value after the last record, hex.
+    pub head: String,
+    /// Whether that head was checked against a given one.
+    pub head_checked: bool,
+    /// The Merkle tree's root after the last record, hex, when the export lets it be computed.
+    pub tree_root: Option<String>,
+    /// Whether the records were checked against a trusted checkpoint.
+    pub checkpoint_checked: bool,
+}
+
 /// Checks an export; returns the summary, or an integrity error naming the first bad record.
 /// With `trusted`, the records must also lead to that checkpoint's root.
 pub fn check_file(
@@ -369,7 +429,7 @@ pub fn check_file(
     head: Option<&str>,
     trusted: Option<&Checkpoint>,
     bar: &Bar,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<AuditSummary> {
     let handle = std::fs::File::open(file).with_context(|| format!("open {}", file.display()))?;
     let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
     bar.bytes("check", size);
@@ -489,14 +549,14 @@ pub fn check_file(
             )));
         }
     }
-    Ok(json!({
-        "ok": true,
-        "records": count,
-        "first_seq": first,
-        "last_seq": last,
-        "head": chain,
-        "head_checked": head.is_some(),
-        "tree_root": frontier.as_ref().map(|f| hex(&f.root())),
-        "checkpoint_checked": trusted.is_some(),
-    }))
+    Ok(AuditSummary {
+        ok: true,
+        records: count,
+        first_seq: first,
+        last_seq: last,
+        head: chain,
+        head_checked: head.is_some(),
+        tree_root: frontier.as_ref().map(|f| hex(&f.root())),
+        checkpoint_checked: trusted.is_some(),
+    })
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use annal::{Counts, Entities, Expect, Journal, Meta, NewEvent, Query, Until};
 use anyhow::{Context, bail};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::out;
@@ -55,6 +56,19 @@ fn workflow(journal: &Journal, range: std::ops::Range<u64>) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+/// What `demo` prints at its end.
+#[derive(Debug, Serialize)]
+struct DemoSummary {
+    /// The journal's directory.
+    dir: String,
+    /// Events in it.
+    events: u64,
+    /// The audit export's file.
+    audit: String,
+    /// The export's chain head, hex.
+    chain_head: String,
 }
 
 pub fn run(dir: &Path) -> anyhow::Result<()> {
@@ -145,8 +159,8 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     say(&format!(
         "   {} holds records {}..={} and verifies on its own against the chain head.",
         audit.display(),
-        checked["first_seq"],
-        checked["last_seq"]
+        checked.first_seq,
+        checked.last_seq
     ));
 
     say(
@@ -159,7 +173,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     }
     say(&format!(
         "   OK: {} records in the log, {} snapshots checked.",
-        report["records"], report["snapshots_checked"]
+        report.records, report.snapshots_checked
     ));
     let journal = Journal::options().projection::<Entities>().projection::<Counts>().open(dir)?;
     let secs = started.elapsed().as_secs_f64();
@@ -167,7 +181,10 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
     say(&format!(
         "\nDone in {secs:.1} s. The journal is left in {d} ({events} events). Try:\n  annal info {d}\n  annal read {d} --stream task-0042\n  annal replay {d} --until {half} --stream task-0100\n  annal audit-verify {audit_path}"
     ));
-    out::print(
-        &json!({"dir": dir.display().to_string(), "events": journal.last_seq(), "audit": audit.display().to_string(), "chain_head": head}),
-    )
+    out::print(&DemoSummary {
+        dir: dir.display().to_string(),
+        events: journal.last_seq(),
+        audit: audit.display().to_string(),
+        chain_head: head,
+    })
 }

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::Path;
 
 use annal::{Event, Meta};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 /// RFC 3339 with nanoseconds, UTC: `2026-11-23T10:00:00.123456789Z`.
 pub fn rfc3339(ts_ns: u64) -> String {
@@ -50,21 +51,49 @@ pub fn meta_json(meta: &Meta) -> Value {
 }
 
 /// The JSON envelope of an event, as `read` prints it.
-pub fn event_json(e: &Event<Value>) -> Value {
-    json!({
-        "seq": e.seq,
-        "ts": rfc3339(e.ts),
-        "stream": e.stream,
-        "version": e.version,
-        "type": e.event_type,
-        "data": e.data,
-        "meta": meta_json(&e.meta),
-    })
+#[derive(Debug, Serialize)]
+pub struct EventLine<'a> {
+    /// The event's sequence number.
+    pub seq: u64,
+    /// Its timestamp, RFC 3339.
+    pub ts: String,
+    /// Its stream.
+    pub stream: &'a str,
+    /// Its version in the stream.
+    pub version: u64,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    /// Its data.
+    pub data: &'a Value,
+    /// Its metadata.
+    pub meta: &'a Meta,
 }
 
-/// Writes one JSON value and a newline to stdout.
-pub fn print(value: &Value) -> anyhow::Result<()> {
-    let mut line = serde_json::to_vec(value)?;
+impl<'a> EventLine<'a> {
+    /// The envelope of `e`.
+    pub fn of(e: &'a Event<Value>) -> Self {
+        Self {
+            seq: e.seq,
+            ts: rfc3339(e.ts),
+            stream: &e.stream,
+            version: e.version,
+            event_type: &e.event_type,
+            data: &e.data,
+            meta: &e.meta,
+        }
+    }
+}
+
+/// `value` as a JSON `Value`, whose objects hold their keys sorted: every line the tool prints
+/// has its keys in that order, whatever the order of a struct's fields.
+pub fn to_json(value: &impl Serialize) -> serde_json::Result<Value> {
+    serde_json::to_value(value)
+}
+
+/// Writes one JSON value and a newline to stdout, its keys sorted (see [`to_json`]).
+pub fn print(value: &impl Serialize) -> anyhow::Result<()> {
+    let mut line = serde_json::to_vec(&to_json(value)?)?;
     line.push(b'\n');
     // A write error stays an `io::Error`, so that `main` can tell a closed stdout (the reader
     // went away: the command ends quietly) from a real failure.
@@ -88,15 +117,34 @@ pub fn is_closed_stdout(err: &anyhow::Error) -> bool {
 }
 
 /// A segment as `info` prints it.
-pub fn segment_json(s: &annal::SegmentSummary) -> Value {
-    json!({
-        "file": s.path.display().to_string(),
-        "first_seq": s.first_seq,
-        "last_seq": s.last_seq,
-        "data_bytes": s.data_bytes,
-        "file_bytes": s.file_bytes,
-        "sealed": s.sealed,
-    })
+#[derive(Debug, Serialize)]
+pub struct SegmentLine {
+    /// The segment file.
+    pub file: String,
+    /// Its first sequence number.
+    pub first_seq: u64,
+    /// Its last sequence number (`first_seq - 1` when empty).
+    pub last_seq: u64,
+    /// Bytes of header and frames.
+    pub data_bytes: u64,
+    /// The file's length.
+    pub file_bytes: u64,
+    /// Whether a footer seals it.
+    pub sealed: bool,
+}
+
+impl SegmentLine {
+    /// The line of `s`.
+    pub fn of(s: &annal::SegmentSummary) -> Self {
+        Self {
+            file: s.path.display().to_string(),
+            first_seq: s.first_seq,
+            last_seq: s.last_seq,
+            data_bytes: s.data_bytes,
+            file_bytes: s.file_bytes,
+            sealed: s.sealed,
+        }
+    }
 }
 
 /// Tells on stderr what opening for writing repaired: a torn tail cut (what, where, and where
@@ -142,8 +190,64 @@ pub fn report_recovery(dir: &Path, report: &annal::RecoveryReport) {
 }
 
 /// The torn tail a writer's open cut, as reports print it.
-pub fn torn_tail_json(report: &annal::RecoveryReport) -> Value {
-    report.torn_tail.as_ref().map_or(Value::Null, |t| {
-        json!({"file": t.file.display().to_string(), "offset": t.offset, "bytes": t.bytes, "orphan_frames": t.orphan_frames, "reason": t.reason})
-    })
+#[derive(Debug, Serialize)]
+pub struct TornTailLine {
+    /// The segment cut.
+    pub file: String,
+    /// Where the cut starts, in bytes.
+    pub offset: u64,
+    /// Bytes cut.
+    pub bytes: u64,
+    /// Complete frames in the cut bytes, never synced.
+    pub orphan_frames: u64,
+    /// What was found at `offset`.
+    pub reason: String,
+}
+
+impl TornTailLine {
+    /// The torn tail `report` cut, if any.
+    pub fn of(report: &annal::RecoveryReport) -> Option<Self> {
+        report.torn_tail.as_ref().map(|t| Self {
+            file: t.file.display().to_string(),
+            offset: t.offset,
+            bytes: t.bytes,
+            orphan_frames: t.orphan_frames,
+            reason: t.reason.clone(),
+        })
+    }
+}
+
+/// Paths as reports print them.
+pub fn paths<'a>(paths: impl IntoIterator<Item = &'a std::path::PathBuf>) -> Vec<String> {
+    paths.into_iter().map(|p| p.display().to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_keys_are_sorted_whatever_the_field_order() {
+        let meta = Meta {
+            actor: Some("ada".into()),
+            correlation_id: Some("k".into()),
+            causation_id: Some("c".into()),
+            ..Meta::default()
+        };
+        let data = serde_json::json!({"z": 1, "a": 2});
+        let line = EventLine {
+            seq: 7,
+            ts: rfc3339(0),
+            stream: "s",
+            version: 1,
+            event_type: "t",
+            data: &data,
+            meta: &meta,
+        };
+        let text = serde_json::to_string(&to_json(&line).expect("json")).expect("text");
+        assert_eq!(
+            text,
+            r#"{"data":{"a":2,"z":1},"meta":{"actor":"ada","causation_id":"c","correlation_id":"k"},"seq":7,"stream":"s","ts":"1970-01-01T00:00:00.000000000Z","type":"t","version":1}"#
+        );
+    }
 }

@@ -1,11 +1,14 @@
 //! Commands that never take the writer lock: read, replay, snapshots, info.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use annal::{Counts, Entities, JournalReader, Query, Until};
+use annal::{Counts, CountsState, Entities, JournalReader, Meta, Query, Until};
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::out::{EventLine, SegmentLine};
 use crate::progress::{Bar, Output};
 use crate::write_cmds::require_journal;
 use crate::{ProjectionName, out};
@@ -27,7 +30,7 @@ pub fn read(
         // No bar: a follow has no end.
         let reader = reader(dir)?;
         for event in reader.follow::<Value>(Query { from, until, stream, limit })? {
-            out::print(&out::event_json(&event?))?;
+            out::print(&EventLine::of(&event?))?;
         }
         return Ok(());
     }
@@ -50,7 +53,7 @@ pub fn read(
     for event in events {
         let event = event?;
         bar.at(event.seq);
-        out::print(&out::event_json(&event))?;
+        out::print(&EventLine::of(&event))?;
     }
     bar.finish();
     Ok(())
@@ -71,6 +74,54 @@ fn ts_of(reader: &JournalReader, seq: u64) -> anyhow::Result<Option<u64>> {
     }
 }
 
+/// What `replay` prints.
+#[derive(Debug, Serialize)]
+struct ReplayReport {
+    /// The sequence number the state stands at.
+    seq: u64,
+    /// That event's timestamp, if the store still holds it.
+    ts: Option<String>,
+    /// The projection replayed.
+    projection: &'static str,
+    /// Its state.
+    state: State,
+}
+
+/// A replayed state, as `replay` prints it.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum State {
+    /// `entities`: each stream's entity, by stream.
+    Entities(BTreeMap<String, EntityLine>),
+    /// `counts`: every total.
+    Counts(CountsState),
+    /// `counts --stream`: one stream's count.
+    Stream(StreamCount),
+}
+
+/// One stream's entity, as `replay` prints it.
+#[derive(Debug, Serialize)]
+struct EntityLine {
+    /// The stream's version.
+    version: u64,
+    /// Its last event's type.
+    #[serde(rename = "type")]
+    event_type: String,
+    /// Its last event's timestamp, RFC 3339.
+    updated: String,
+    /// The merge-patch fold of its events' data.
+    data: Value,
+}
+
+/// One stream's event count.
+#[derive(Debug, Serialize)]
+struct StreamCount {
+    /// The stream.
+    stream: String,
+    /// Its events.
+    events: u64,
+}
+
 pub fn replay(
     dir: &Path,
     until: Option<u64>,
@@ -88,34 +139,66 @@ pub fn replay(
     let (name, seq, state) = match projection {
         ProjectionName::Entities => {
             let (state, seq) = reader.replay::<Entities>(target)?;
-            let entities: serde_json::Map<String, Value> = state
+            let entities = state
                 .into_iter()
                 .filter(|(s, _)| stream.is_none_or(|want| want == s))
                 .map(|(s, e)| {
-                    let entity = json!({"version": e.version, "type": e.event_type, "updated": out::rfc3339(e.updated), "data": e.data});
+                    let entity = EntityLine {
+                        version: e.version,
+                        event_type: e.event_type,
+                        updated: out::rfc3339(e.updated),
+                        data: e.data,
+                    };
                     (s, entity)
                 })
                 .collect();
-            ("entities", seq, Value::Object(entities))
+            ("entities", seq, State::Entities(entities))
         }
         ProjectionName::Counts => {
             let (state, seq) = reader.replay::<Counts>(target)?;
-            let value = match stream {
-                Some(s) => {
-                    json!({"stream": s, "events": state.by_stream.get(s).copied().unwrap_or(0)})
-                }
-                None => serde_json::to_value(&state)?,
+            let state = match stream {
+                Some(s) => State::Stream(StreamCount {
+                    stream: s.to_owned(),
+                    events: state.by_stream.get(s).copied().unwrap_or(0),
+                }),
+                None => State::Counts(state),
             };
-            ("counts", seq, value)
+            ("counts", seq, state)
         }
     };
     bar.finish();
-    out::print(&json!({
-        "seq": seq,
-        "ts": ts_of(&reader, seq)?.map(out::rfc3339),
-        "projection": name,
-        "state": state,
-    }))
+    out::print(&ReplayReport {
+        seq,
+        ts: ts_of(&reader, seq)?.map(out::rfc3339),
+        projection: name,
+        state,
+    })
+}
+
+/// What `snapshots` prints.
+#[derive(Debug, Serialize)]
+struct SnapshotsReport {
+    /// The first sequence number the log holds.
+    log_start: u64,
+    /// The MANIFEST's generation (0: none yet).
+    generation: u64,
+    /// The snapshots the MANIFEST names.
+    snapshots: Vec<SnapshotLine>,
+}
+
+/// A snapshot as `snapshots` prints it.
+#[derive(Debug, Serialize)]
+struct SnapshotLine {
+    /// The projection.
+    projection: String,
+    /// Its schema version in the snapshot.
+    schema_version: u32,
+    /// The sequence number it stands at.
+    seq: u64,
+    /// The snapshot file.
+    file: String,
+    /// The file's size, or null when it is missing.
+    bytes: Option<u64>,
 }
 
 pub fn snapshots(dir: &Path) -> anyhow::Result<()> {
@@ -126,40 +209,36 @@ pub fn snapshots(dir: &Path) -> anyhow::Result<()> {
     let mut attempts = 0;
     let (manifest, list, missing) = loop {
         let manifest = reader.manifest()?;
-        let list: Vec<Value> = manifest
+        let list: Vec<SnapshotLine> = manifest
             .as_ref()
             .map(|m| {
                 m.snapshots
                     .iter()
                     .map(|s| {
                         let path = reader.snapshot_path(s);
-                        let bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
-                        json!({
-                            "projection": s.projection,
-                            "schema_version": s.schema_version,
-                            "seq": s.seq,
-                            "file": path.display().to_string(),
-                            "bytes": bytes,
-                        })
+                        SnapshotLine {
+                            projection: s.projection.clone(),
+                            schema_version: s.schema_version,
+                            seq: s.seq,
+                            file: path.display().to_string(),
+                            bytes: std::fs::metadata(&path).map(|m| m.len()).ok(),
+                        }
                     })
                     .collect()
             })
             .unwrap_or_default();
-        let missing: Vec<String> = list
-            .iter()
-            .filter(|s| s["bytes"].is_null())
-            .map(|s| s["file"].as_str().unwrap_or_default().to_owned())
-            .collect();
+        let missing: Vec<String> =
+            list.iter().filter(|s| s.bytes.is_none()).map(|s| s.file.clone()).collect();
         attempts += 1;
         if missing.is_empty() || attempts >= 5 || reader.manifest()? == manifest {
             break (manifest, list, missing);
         }
     };
-    out::print(&json!({
-        "log_start": manifest.as_ref().map_or(1, |m| m.log_start.max(1)),
-        "generation": manifest.as_ref().map_or(0, |m| m.generation),
-        "snapshots": list,
-    }))?;
+    out::print(&SnapshotsReport {
+        log_start: manifest.as_ref().map_or(1, |m| m.log_start.max(1)),
+        generation: manifest.as_ref().map_or(0, |m| m.generation),
+        snapshots: list,
+    })?;
     match missing.first() {
         Some(first) => Err(crate::integrity(format!(
             "{} snapshot file(s) the MANIFEST names are missing, the first: {first}; `annal recover` rebuilds the MANIFEST",
@@ -167,6 +246,48 @@ pub fn snapshots(dir: &Path) -> anyhow::Result<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// What `info` prints.
+#[derive(Debug, Serialize)]
+struct InfoReport {
+    /// The journal's directory.
+    dir: String,
+    /// The first sequence number in `wal/`.
+    first_seq: u64,
+    /// The last sequence number.
+    last_seq: u64,
+    /// Events in `wal/`.
+    events: u64,
+    /// The first event's timestamp, RFC 3339.
+    first_ts: Option<String>,
+    /// The last event's timestamp, RFC 3339.
+    last_ts: Option<String>,
+    /// The hash chain's head, hex.
+    chain_head: String,
+    /// Bytes of the segment files in `wal/`.
+    bytes: u64,
+    /// The segments in `wal/`.
+    segments: Vec<SegmentLine>,
+    /// The earliest sequence number a reader can start at.
+    earliest_seq: u64,
+    /// The segments in `archive/`.
+    archived: Vec<SegmentLine>,
+    /// Snapshots in force.
+    snapshots: usize,
+    /// The log start the MANIFEST names.
+    log_start: u64,
+    /// The writer lock, when its file names a pid.
+    lock: Option<LockLine>,
+}
+
+/// The writer lock as `info` prints it.
+#[derive(Debug, Serialize)]
+struct LockLine {
+    /// The pid in the lock file.
+    pid: Option<u32>,
+    /// Whether a live holder has the lock now.
+    held: bool,
 }
 
 pub fn info(dir: &Path) -> anyhow::Result<()> {
@@ -177,22 +298,36 @@ pub fn info(dir: &Path) -> anyhow::Result<()> {
         if log.last_seq >= log.first_seq { ts_of(&reader, log.first_seq.max(1))? } else { None };
     let last_ts = ts_of(&reader, log.last_seq)?;
     let bytes: u64 = log.segments.iter().map(|s| s.file_bytes).sum();
-    out::print(&json!({
-        "dir": dir.display().to_string(),
-        "first_seq": log.first_seq,
-        "last_seq": log.last_seq,
-        "events": log.last_seq + 1 - log.first_seq.min(log.last_seq + 1),
-        "first_ts": first_ts.map(out::rfc3339),
-        "last_ts": last_ts.map(out::rfc3339),
-        "chain_head": annal::to_hex(&log.chain_head),
-        "bytes": bytes,
-        "segments": log.segments.iter().map(out::segment_json).collect::<Vec<_>>(),
-        "earliest_seq": log.earliest_seq(),
-        "archived": log.archived.iter().map(out::segment_json).collect::<Vec<_>>(),
-        "snapshots": summary.snapshots.len(),
-        "log_start": summary.log_start,
-        "lock": log.lock.filter(|l| l.pid.is_some()).map(|l| json!({"pid": l.pid, "held": l.held})),
-    }))
+    out::print(&InfoReport {
+        dir: dir.display().to_string(),
+        first_seq: log.first_seq,
+        last_seq: log.last_seq,
+        events: log.last_seq + 1 - log.first_seq.min(log.last_seq + 1),
+        first_ts: first_ts.map(out::rfc3339),
+        last_ts: last_ts.map(out::rfc3339),
+        chain_head: annal::to_hex(&log.chain_head),
+        bytes,
+        segments: log.segments.iter().map(SegmentLine::of).collect(),
+        earliest_seq: log.earliest_seq(),
+        archived: log.archived.iter().map(SegmentLine::of).collect(),
+        snapshots: summary.snapshots.len(),
+        log_start: summary.log_start,
+        lock: log.lock.filter(|l| l.pid.is_some()).map(|l| LockLine { pid: l.pid, held: l.held }),
+    })
+}
+
+/// An event as `salvage` prints it: a line for `append --jsonl`.
+#[derive(Debug, Serialize)]
+struct SalvagedLine<'a> {
+    /// The event's stream.
+    stream: &'a str,
+    /// Its type.
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    /// Its data.
+    data: &'a Value,
+    /// Its metadata.
+    meta: &'a Meta,
 }
 
 pub fn salvage(file: &Path) -> anyhow::Result<()> {
@@ -208,8 +343,13 @@ pub fn salvage(file: &Path) -> anyhow::Result<()> {
             eprintln!("gap: nothing intact between sequences {p} and {}", e.seq);
         }
         prev = Some(e.seq);
-        let line = json!({"stream": e.stream, "type": e.event_type, "data": e.data, "meta": out::meta_json(&e.meta)});
-        serde_json::to_writer(&mut stdout, &line)?;
+        let line = SalvagedLine {
+            stream: &e.stream,
+            event_type: &e.event_type,
+            data: &e.data,
+            meta: &e.meta,
+        };
+        serde_json::to_writer(&mut stdout, &out::to_json(&line)?)?;
         std::io::Write::write_all(&mut stdout, b"\n")?;
     }
     std::io::Write::flush(&mut stdout)?;

@@ -7,10 +7,22 @@ use annal::tlog::checkpoint::Checkpoint;
 use annal::tlog::note::{Signer, Verifier, Verifiers, open, sign};
 use annal::{ConsistencyProof, InclusionProof, JournalReader};
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::write_cmds::require_journal;
 use crate::{integrity, out};
+
+/// What `keygen` prints.
+#[derive(Debug, Serialize)]
+struct KeygenReport {
+    /// The signer key's file.
+    key_file: String,
+    /// The key's name.
+    name: String,
+    /// The verifier key to publish.
+    verifier_key: String,
+}
 
 pub fn keygen(path: &Path, name: &str) -> anyhow::Result<()> {
     let signer = Signer::generate(name)?;
@@ -27,11 +39,11 @@ pub fn keygen(path: &Path, name: &str) -> anyhow::Result<()> {
     writeln!(file, "{}", signer.key_string())
         .and_then(|()| file.sync_all())
         .with_context(|| format!("write {}", path.display()))?;
-    out::print(&json!({
-        "key_file": path.display().to_string(),
-        "name": signer.name(),
-        "verifier_key": signer.verifier().key_string(),
-    }))
+    out::print(&KeygenReport {
+        key_file: path.display().to_string(),
+        name: signer.name().to_owned(),
+        verifier_key: signer.verifier().key_string(),
+    })
 }
 
 fn read_signer(path: &Path) -> anyhow::Result<Signer> {
@@ -54,6 +66,19 @@ pub fn checkpoint(dir: &Path, key: Option<&Path>, origin: Option<&str>) -> anyho
     stdout.flush().context("write the checkpoint")
 }
 
+/// A proof as `prove` prints it: the library's proof, its kind, and the tree's hash.
+#[derive(Debug, Serialize)]
+struct ProofLine<P> {
+    /// The proof.
+    #[serde(flatten)]
+    proof: P,
+    /// `inclusion` or `consistency`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// The tree's hash function.
+    hash: &'static str,
+}
+
 pub fn prove(
     dir: &Path,
     seq: Option<u64>,
@@ -62,22 +87,18 @@ pub fn prove(
 ) -> anyhow::Result<()> {
     require_journal(dir)?;
     let reader = JournalReader::open(dir)?;
-    let proof = match (seq, from_size) {
+    let hash = annal::TREE_HASH.name();
+    match (seq, from_size) {
         (Some(seq), _) => {
-            let mut v = serde_json::to_value(reader.inclusion_proof(seq, size)?)?;
-            v["type"] = json!("inclusion");
-            v
+            let proof = reader.inclusion_proof(seq, size)?;
+            out::print(&ProofLine { proof, kind: "inclusion", hash })
         }
         (None, Some(first)) => {
-            let mut v = serde_json::to_value(reader.consistency_proof(first, size)?)?;
-            v["type"] = json!("consistency");
-            v
+            let proof = reader.consistency_proof(first, size)?;
+            out::print(&ProofLine { proof, kind: "consistency", hash })
         }
         (None, None) => anyhow::bail!("give --seq N or --from-size N"),
-    };
-    let mut proof = proof;
-    proof["hash"] = json!(annal::TREE_HASH.name());
-    out::print(&proof)
+    }
 }
 
 /// Reads a checkpoint file: a signed note checked with `verifier`, or (without one) the text
@@ -102,6 +123,40 @@ pub fn trusted_checkpoint(path: &Path, key: Option<&str>) -> anyhow::Result<Chec
         .transpose()
         .context("--key")?;
     read_checkpoint(path, verifiers.as_ref())
+}
+
+/// What `verify-proof` prints for an inclusion proof that holds.
+#[derive(Debug, Serialize)]
+struct InclusionChecked {
+    /// Always true: a proof that fails is an error instead.
+    ok: bool,
+    /// `inclusion`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// The record's sequence number.
+    seq: u64,
+    /// The tree's size.
+    size: u64,
+    /// Whether the checkpoint's signature was checked.
+    signature_checked: bool,
+}
+
+/// What `verify-proof` prints for a consistency proof that holds.
+#[derive(Debug, Serialize)]
+struct ConsistencyChecked {
+    /// Always true: a proof that fails is an error instead.
+    ok: bool,
+    /// `consistency`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// The older tree's size.
+    first: u64,
+    /// The newer tree's size.
+    second: u64,
+    /// The checkpoints checked.
+    checkpoints: usize,
+    /// Whether the checkpoints' signatures were checked.
+    signature_checked: bool,
 }
 
 pub fn verify_proof(
@@ -135,18 +190,27 @@ pub fn verify_proof(
                 anyhow::bail!("an inclusion proof is checked against one checkpoint");
             }
             p.verify(&checkpoints[0]).map_err(fail)?;
-            out::print(
-                &json!({"ok": true, "type": kind, "seq": p.seq, "size": p.size, "signature_checked": key.is_some()}),
-            )
+            out::print(&InclusionChecked {
+                ok: true,
+                kind: "inclusion",
+                seq: p.seq,
+                size: p.size,
+                signature_checked: key.is_some(),
+            })
         }
         "consistency" => {
             let p: ConsistencyProof = serde_json::from_value(value).map_err(|e| {
                 integrity(format!("{}: not a consistency proof: {e}", proof.display()))
             })?;
             p.verify(&checkpoints).map_err(fail)?;
-            out::print(
-                &json!({"ok": true, "type": kind, "first": p.first, "second": p.second, "checkpoints": checkpoints.len(), "signature_checked": key.is_some()}),
-            )
+            out::print(&ConsistencyChecked {
+                ok: true,
+                kind: "consistency",
+                first: p.first,
+                second: p.second,
+                checkpoints: checkpoints.len(),
+                signature_checked: key.is_some(),
+            })
         }
         other => Err(integrity(format!(
             "{}: \"type\" is {other:?}, not \"inclusion\" or \"consistency\"",

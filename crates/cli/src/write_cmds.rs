@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use annal::{Counts, Entities, Expect, Journal, JournalOptions, Meta, NewEvent, RecoveryMode};
 use anyhow::{Context, bail};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::out;
+use crate::out::{self, TornTailLine};
 use crate::progress::{Bar, Output};
 
 /// The most lines one `append --jsonl` batch may hold.
@@ -67,6 +68,17 @@ fn open(dir: &Path, wait: Option<f64>, bar: &Bar) -> anyhow::Result<Journal> {
     Ok(journal)
 }
 
+/// What `init` prints.
+#[derive(Debug, Serialize)]
+struct InitReport {
+    /// The journal's directory.
+    dir: String,
+    /// Whether `init` created it (false: it held a journal already).
+    created: bool,
+    /// The journal's last sequence number.
+    last_seq: u64,
+}
+
 pub fn init(dir: &Path) -> anyhow::Result<()> {
     if let Ok(m) = std::fs::metadata(dir)
         && !m.is_dir()
@@ -76,9 +88,11 @@ pub fn init(dir: &Path) -> anyhow::Result<()> {
     let existed = dir.join(annal::WAL_DIR).is_dir();
     let journal = Journal::open(dir).with_context(|| format!("create {}", dir.display()))?;
     out::report_recovery(dir, journal.recovery_report());
-    out::print(
-        &json!({"dir": dir.display().to_string(), "created": !existed, "last_seq": journal.last_seq()}),
-    )
+    out::print(&InitReport {
+        dir: dir.display().to_string(),
+        created: !existed,
+        last_seq: journal.last_seq(),
+    })
 }
 
 /// Parses `--expect` / `"expect"`: any, none, exists, or a version number.
@@ -126,6 +140,15 @@ fn meta_from(value: Option<&Value>) -> Result<Meta, String> {
     }
 }
 
+/// What `append` prints for one event.
+#[derive(Debug, Serialize)]
+struct AppendReport {
+    /// The event's sequence number.
+    seq: u64,
+    /// The stream's version after it.
+    version: u64,
+}
+
 pub fn append_one(
     dir: &Path,
     stream: &str,
@@ -152,7 +175,7 @@ pub fn append_one(
     let journal = open(dir, wait, &bar)?;
     let a = journal.append_events(stream, expect, vec![event])?;
     bar.finish();
-    out::print(&json!({"seq": a.last, "version": a.version}))
+    out::print(&AppendReport { seq: a.last, version: a.version })
 }
 
 /// One parsed line of `append --jsonl`.
@@ -233,6 +256,17 @@ fn parse_line(text: &str) -> Result<Line, String> {
     let expect = parse_expect(map.get("expect").unwrap_or(&Value::Null))?;
     let event = NewEvent::json(event_type, &data).map_err(|e| e.to_string())?.meta(meta);
     Ok(Line { number: 0, stream, expect, event })
+}
+
+/// What `append --jsonl` prints.
+#[derive(Debug, Serialize)]
+struct BatchReport {
+    /// The batch's first sequence number.
+    first: u64,
+    /// Its last sequence number.
+    last: u64,
+    /// How many events it holds.
+    count: usize,
 }
 
 pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Result<()> {
@@ -318,7 +352,7 @@ pub fn append_jsonl(dir: &Path, source: &str, wait: Option<f64>) -> anyhow::Resu
     bar.finish();
     let first = appended.first().map_or(0, |a| a.first);
     let last = appended.last().map_or(0, |a| a.last);
-    out::print(&json!({"first": first, "last": last, "count": count}))
+    out::print(&BatchReport { first, last, count })
 }
 
 /// How [`read_line_bounded`] ended.
@@ -366,6 +400,25 @@ fn read_line_bounded(
     }
 }
 
+/// What `compact` prints.
+#[derive(Debug, Serialize)]
+struct CompactReport {
+    /// The sequence number the snapshots stand at.
+    seq: u64,
+    /// The log start after the compaction.
+    log_start: u64,
+    /// The snapshot files written.
+    snapshots_written: Vec<String>,
+    /// The segments removed (deleted or archived).
+    segments_removed: Vec<String>,
+    /// Bytes of the removed segments.
+    bytes_reclaimed: u64,
+    /// Snapshot and temporary files removed.
+    files_removed: Vec<String>,
+    /// Whether removed segments went to `archive/`.
+    archived: bool,
+}
+
 pub fn compact(dir: &Path, keep: usize, archive: bool, wait: Option<f64>) -> anyhow::Result<()> {
     require_journal(dir)?;
     let bar = Bar::start(format!("opening {}", dir.display()), Output::Answer);
@@ -379,15 +432,15 @@ pub fn compact(dir: &Path, keep: usize, archive: bool, wait: Option<f64>) -> any
     bar.step("compacting");
     let r = journal.compact()?;
     bar.finish();
-    out::print(&json!({
-        "seq": r.seq,
-        "log_start": r.log_start,
-        "snapshots_written": r.snapshots_written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "segments_removed": r.segments_removed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "bytes_reclaimed": r.bytes_reclaimed,
-        "files_removed": r.files_removed.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "archived": archive,
-    }))
+    out::print(&CompactReport {
+        seq: r.seq,
+        log_start: r.log_start,
+        snapshots_written: out::paths(&r.snapshots_written),
+        segments_removed: out::paths(&r.segments_removed),
+        bytes_reclaimed: r.bytes_reclaimed,
+        files_removed: out::paths(&r.files_removed),
+        archived: archive,
+    })
 }
 
 pub fn verify(dir: &Path, wait: Option<f64>, read_only: bool) -> anyhow::Result<()> {
@@ -399,44 +452,96 @@ pub fn verify(dir: &Path, wait: Option<f64>, read_only: bool) -> anyhow::Result<
     failure.map_or(Ok(()), Err)
 }
 
-/// Runs `verify`; returns the JSON report and, when problems were found, the error to exit with.
+/// Damage in a file, as `verify` and `recover` print it.
+#[derive(Debug, Serialize)]
+pub struct DamageLine {
+    /// The damaged file.
+    pub file: String,
+    /// The damage's byte offset in it.
+    pub offset: u64,
+    /// The sequence number expected there.
+    pub seq: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl DamageLine {
+    fn new(file: &Path, offset: u64, seq: u64, reason: &str) -> Self {
+        Self { file: file.display().to_string(), offset, seq, reason: reason.to_owned() }
+    }
+}
+
+/// What `verify` prints.
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    /// Whether no problem was found.
+    pub ok: bool,
+    /// Segments checked.
+    pub segments: usize,
+    /// Records checked.
+    pub records: u64,
+    /// The hash chain's head, hex.
+    pub chain_head: String,
+    /// Snapshots checked.
+    pub snapshots_checked: usize,
+    /// Snapshots compared with a replay.
+    pub snapshots_replayed: usize,
+    /// Every problem found.
+    pub problems: Vec<DamageLine>,
+    /// The torn tail the open cut before the check, if any.
+    pub torn_tail_cut: Option<TornTailLine>,
+    /// Whether the check ran without the lock (printed only when it did).
+    #[serde(skip_serializing_if = "is_false")]
+    pub read_only: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// Runs `verify`; returns the report and, when problems were found, the error to exit with.
 pub fn verify_report(
     dir: &Path,
     wait: Option<f64>,
     bar: &Bar,
-) -> anyhow::Result<(Value, Option<anyhow::Error>)> {
+) -> anyhow::Result<(VerifyReport, Option<anyhow::Error>)> {
     let journal = open(dir, wait, bar)?;
     let report = journal.verify()?;
-    Ok(verify_json(&report, out::torn_tail_json(journal.recovery_report())))
+    Ok(verify_summary(&report, TornTailLine::of(journal.recovery_report()), false))
 }
 
 /// `verify --read-only`: the check a reader can make without the writer lock.
-fn verify_read_only(dir: &Path, bar: &Bar) -> anyhow::Result<(Value, Option<anyhow::Error>)> {
+fn verify_read_only(
+    dir: &Path,
+    bar: &Bar,
+) -> anyhow::Result<(VerifyReport, Option<anyhow::Error>)> {
     let reader = annal::JournalReader::open(dir)
         .with_context(|| format!("open {} for reading", dir.display()))?;
     bar.step(format!("verifying {} without the lock", dir.display()));
     let report = reader.verify()?;
-    let (mut summary, failure) = verify_json(&report, Value::Null);
-    summary["read_only"] = json!(true);
-    Ok((summary, failure))
+    Ok(verify_summary(&report, None, true))
 }
 
-fn verify_json(report: &annal::VerifyReport, torn_tail: Value) -> (Value, Option<anyhow::Error>) {
-    let problems: Vec<Value> = report
-        .problems
-        .iter()
-        .map(|p| json!({"file": p.file.display().to_string(), "offset": p.offset, "seq": p.seq, "reason": p.reason}))
-        .collect();
-    let summary = json!({
-        "ok": report.is_ok(),
-        "segments": report.log.segments,
-        "records": report.log.records,
-        "chain_head": annal::to_hex(&report.log.chain_head),
-        "snapshots_checked": report.snapshots_checked,
-        "snapshots_replayed": report.snapshots_replayed,
-        "problems": problems,
-        "torn_tail_cut": torn_tail,
-    });
+fn verify_summary(
+    report: &annal::VerifyReport,
+    torn_tail_cut: Option<TornTailLine>,
+    read_only: bool,
+) -> (VerifyReport, Option<anyhow::Error>) {
+    let summary = VerifyReport {
+        ok: report.is_ok(),
+        segments: report.log.segments,
+        records: report.log.records,
+        chain_head: annal::to_hex(&report.log.chain_head),
+        snapshots_checked: report.snapshots_checked,
+        snapshots_replayed: report.snapshots_replayed,
+        problems: report
+            .problems
+            .iter()
+            .map(|p| DamageLine::new(&p.file, p.offset, p.seq, &p.reason))
+            .collect(),
+        torn_tail_cut,
+        read_only,
+    };
     let failure = report.problems.first().map(|first| {
         crate::integrity(format!(
             "verify found {} problem(s); the first: {first}",
@@ -444,6 +549,64 @@ fn verify_json(report: &annal::VerifyReport, torn_tail: Value) -> (Value, Option
         ))
     });
     (summary, failure)
+}
+
+/// Where `recover` restarted the log, past damage the snapshots cover.
+#[derive(Debug, Serialize)]
+struct RestartLine {
+    /// The first damage in the log.
+    damage: DamageLine,
+    /// The sequence number of the snapshots the log continues from.
+    snapshot_seq: u64,
+    /// The new log start.
+    log_start: u64,
+    /// The segment written with the intact frames from the log start on, if any.
+    rewritten: Option<String>,
+    /// Segments taken out of `wal/`.
+    removed_segments: Vec<String>,
+}
+
+/// A projection `recover` left with no state it can rebuild.
+#[derive(Debug, Serialize)]
+struct LostProjection {
+    /// The projection's name.
+    projection: String,
+    /// Why it cannot be rebuilt.
+    reason: String,
+}
+
+/// A snapshot `recover` took out of use.
+#[derive(Debug, Serialize)]
+struct DroppedSnapshot {
+    /// The snapshot file.
+    file: String,
+    /// Why it was dropped.
+    reason: String,
+}
+
+/// What `recover` prints.
+#[derive(Debug, Serialize)]
+struct RecoverReport {
+    /// The last sequence number after the repair.
+    last_seq: u64,
+    /// Where the log was cut at its first bad frame, if it was.
+    cut: Option<DamageLine>,
+    /// The torn tail cut, if any.
+    torn_tail: Option<TornTailLine>,
+    /// Where the log restarted from the snapshots, if it did.
+    restart: Option<RestartLine>,
+    /// Segments whose damaged header was rewritten.
+    headers_rewritten: Vec<String>,
+    /// Snapshots rebuilt from `archive/`.
+    snapshots_rebuilt: Vec<String>,
+    /// Why the MANIFEST was rewritten, if it was.
+    manifest_rewritten: Option<String>,
+    /// Projections whose state can no longer be rebuilt.
+    projections_lost: Vec<LostProjection>,
+    /// Snapshots taken out of use.
+    snapshots_dropped: Vec<DroppedSnapshot>,
+    /// Files saved in `quarantine/`.
+    quarantined: Vec<String>,
 }
 
 pub fn recover(dir: &Path) -> anyhow::Result<()> {
@@ -487,26 +650,39 @@ pub fn recover(dir: &Path) -> anyhow::Result<()> {
             "`annal salvage FILE` prints the intact events of a quarantined file as JSON Lines"
         );
     }
-    let seq_json = journal.last_seq();
+    let last_seq = journal.last_seq();
     journal.close().with_context(|| format!("close {}", dir.display()))?;
-    out::print(&json!({
-        "last_seq": seq_json,
-        "cut": r.cut.as_ref().map(|c| json!({"file": c.file.display().to_string(), "offset": c.offset, "seq": c.seq, "reason": c.reason})),
-        "torn_tail": out::torn_tail_json(r),
-        "restart": report.restart.as_ref().map(|rs| json!({
-            "damage": {"file": rs.damage.file.display().to_string(), "offset": rs.damage.offset, "seq": rs.damage.seq, "reason": rs.damage.reason},
-            "snapshot_seq": rs.snapshot_seq,
-            "log_start": rs.log_start,
-            "rewritten": rs.rewritten.as_ref().map(|p| p.display().to_string()),
-            "removed_segments": rs.removed_segments.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        })),
-        "headers_rewritten": report.headers_rewritten.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "snapshots_rebuilt": report.snapshots_rebuilt.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "manifest_rewritten": report.manifest_rewritten,
-        "projections_lost": report.projections_lost.iter().map(|(n, why)| json!({"projection": n, "reason": why})).collect::<Vec<_>>(),
-        "snapshots_dropped": report.snapshots_dropped.iter().map(|(p, why)| json!({"file": p.display().to_string(), "reason": why})).collect::<Vec<_>>(),
-        "quarantined": report.quarantined.iter().chain(&r.quarantined).map(|p| p.display().to_string()).collect::<Vec<_>>(),
-    }))
+    out::print(&RecoverReport {
+        last_seq,
+        cut: r.cut.as_ref().map(|c| DamageLine::new(&c.file, c.offset, c.seq, &c.reason)),
+        torn_tail: TornTailLine::of(r),
+        restart: report.restart.as_ref().map(|rs| RestartLine {
+            damage: DamageLine::new(
+                &rs.damage.file,
+                rs.damage.offset,
+                rs.damage.seq,
+                &rs.damage.reason,
+            ),
+            snapshot_seq: rs.snapshot_seq,
+            log_start: rs.log_start,
+            rewritten: rs.rewritten.as_ref().map(|p| p.display().to_string()),
+            removed_segments: out::paths(&rs.removed_segments),
+        }),
+        headers_rewritten: out::paths(&report.headers_rewritten),
+        snapshots_rebuilt: out::paths(&report.snapshots_rebuilt),
+        manifest_rewritten: report.manifest_rewritten.clone(),
+        projections_lost: report
+            .projections_lost
+            .iter()
+            .map(|(n, why)| LostProjection { projection: n.clone(), reason: why.clone() })
+            .collect(),
+        snapshots_dropped: report
+            .snapshots_dropped
+            .iter()
+            .map(|(p, why)| DroppedSnapshot { file: p.display().to_string(), reason: why.clone() })
+            .collect(),
+        quarantined: out::paths(report.quarantined.iter().chain(&r.quarantined)),
+    })
 }
 
 #[cfg(test)]
