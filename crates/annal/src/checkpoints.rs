@@ -146,6 +146,23 @@ fn frontier_sizes(storage: &dyn Storage, dir: &Path) -> Result<Vec<u64>> {
     Ok(sizes)
 }
 
+/// The newest frontier the journal wrote in `DIR/checkpoints/`, if any.
+///
+/// # Errors
+/// A damaged frontier file; I/O errors.
+pub(crate) fn newest_frontier(storage: &dyn Storage, dir: &Path) -> Result<Option<Frontier>> {
+    let Some(&size) = frontier_sizes(storage, dir)?.last() else { return Ok(None) };
+    let path = file(dir, size, "frontier");
+    let frontier = decode(&path, &read_whole(storage, &path)?)?;
+    if frontier.size() != size {
+        return Err(corrupt(
+            &path,
+            format!("its name says {size} events but it holds {}", frontier.size()),
+        ));
+    }
+    Ok(Some(frontier))
+}
+
 impl Writer {
     /// The writer of a journal whose log is `log`: continues from the newest frontier in
     /// `DIR/checkpoints/`, or from sequence 1.
@@ -159,16 +176,10 @@ impl Writer {
         dir: &Path,
         log: &annal_wal::LogView,
     ) -> Result<Self> {
-        let frontier = match frontier_sizes(storage, dir)?.last() {
-            Some(&size) => {
+        let frontier = match newest_frontier(storage, dir)? {
+            Some(frontier) => {
+                let size = frontier.size();
                 let path = file(dir, size, "frontier");
-                let frontier = decode(&path, &read_whole(storage, &path)?)?;
-                if frontier.size() != size {
-                    return Err(corrupt(
-                        &path,
-                        format!("its name says {size} events but it holds {}", frontier.size()),
-                    ));
-                }
                 if size > log.last_seq() {
                     return Err(corrupt(
                         &path,

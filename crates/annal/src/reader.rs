@@ -135,6 +135,11 @@ impl JournalReader {
         self
     }
 
+    /// The file system it reads.
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
+    }
+
     /// The directory.
     #[must_use]
     pub fn dir(&self) -> &Path {

@@ -207,6 +207,52 @@ impl JournalReader {
         Ok(leaves)
     }
 
+    /// The size and root of the tree of every record now: continued from the newest frontier
+    /// the journal wrote into `DIR/checkpoints/` (so only the records after it are read), or
+    /// computed from sequence 1. `None` when neither is possible (compacted without an
+    /// archive, and no checkpoints written).
+    ///
+    /// # Errors
+    /// A damaged frontier file, or one past the log's end; read errors.
+    pub fn tree_head(&self) -> Result<Option<(u64, Hash)>> {
+        let mut frontier = match crate::checkpoints::newest_frontier(self.storage(), self.dir())? {
+            Some(f) => f,
+            None => annal_tlog::tree::Frontier::new(TREE_HASH),
+        };
+        let last = self.summary()?.log.last_seq;
+        if frontier.size() > last {
+            return Err(Error::Invalid(format!(
+                "a written checkpoint covers {} events but the log ends at sequence {last}",
+                frontier.size()
+            )));
+        }
+        if frontier.size() == last {
+            return Ok(Some((frontier.size(), frontier.root())));
+        }
+        let from = frontier.size() + 1;
+        let records = match self.records(from) {
+            Ok(records) => records,
+            Err(e) if e.is_before_start() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        for record in records {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) if e.is_before_start() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if record.seq != frontier.size() + 1 {
+                return Err(Error::Invalid(format!(
+                    "the tree continues at sequence {} but the log gives {}",
+                    frontier.size() + 1,
+                    record.seq
+                )));
+            }
+            frontier.push(leaf_hash(record.seq, record.ts, &record.payload));
+        }
+        Ok(Some((frontier.size(), frontier.root())))
+    }
+
     /// The right frontier of the tree of the first `size` records: what a verifier needs to
     /// continue the tree from there (an export of a later range carries it).
     ///

@@ -279,6 +279,18 @@ struct InfoReport {
     log_start: u64,
     /// The writer lock, when its file names a pid.
     lock: Option<LockLine>,
+    /// The Merkle tree over every event: its size and root (hex), `null` when it cannot be
+    /// computed (compacted without an archive and no checkpoints written).
+    tree: Option<TreeHead>,
+}
+
+/// The tree as `info` prints it.
+#[derive(Debug, Serialize)]
+struct TreeHead {
+    /// Events in the tree.
+    size: u64,
+    /// The root hash, hex.
+    root: String,
 }
 
 /// The writer lock as `info` prints it.
@@ -298,6 +310,8 @@ pub fn info(dir: &Path) -> anyhow::Result<()> {
         if log.last_seq >= log.first_seq { ts_of(&reader, log.first_seq.max(1))? } else { None };
     let last_ts = ts_of(&reader, log.last_seq)?;
     let bytes: u64 = log.segments.iter().map(|s| s.file_bytes).sum();
+    let tree =
+        reader.tree_head()?.map(|(size, root)| TreeHead { size, root: annal::to_hex(&root) });
     out::print(&InfoReport {
         dir: dir.display().to_string(),
         first_seq: log.first_seq,
@@ -313,6 +327,7 @@ pub fn info(dir: &Path) -> anyhow::Result<()> {
         snapshots: summary.snapshots.len(),
         log_start: summary.log_start,
         lock: log.lock.filter(|l| l.pid.is_some()).map(|l| LockLine { pid: l.pid, held: l.held }),
+        tree,
     })
 }
 

@@ -133,3 +133,48 @@ fn an_auditor_checkpoints_proves_and_detects_a_rewritten_or_cut_off_log() {
     let garbage = write(&sc, "g.json", "{\"type\":\"other\"}");
     annal(["verify-proof", &garbage, "--checkpoint", &cp12_file]).code(3).stderr_has("\"other\"");
 }
+
+/// `info` shows the tree's size and root, the same as `checkpoint`; continued from the
+/// journal's own newest checkpoint when the log was truncated without an archive, and `null`
+/// when neither is possible.
+#[test]
+fn info_shows_the_tree_size_and_root() {
+    let root_hex = |cp: &str| {
+        hex::encode(annal::tlog::checkpoint::Checkpoint::parse(cp).expect("checkpoint").root)
+    };
+    let sc = Scratch::init();
+    appends(&sc, 0, 30);
+    let info = sc.info();
+    let cp = annal([OsStr::new("checkpoint"), sc.store.as_os_str()]);
+    cp.ok();
+    assert_eq!(info["tree"]["size"], 30, "{info}");
+    assert_eq!(info["tree"]["root"], root_hex(&cp.stdout), "{info}");
+
+    // Compacted without an archive: the tree cannot be computed from the log alone.
+    let (sc, _) = crate::common::compacted_store(false);
+    assert!(sc.info()["tree"].is_null(), "{}", sc.info());
+
+    // The same, by a journal that writes its own checkpoints: info continues from them.
+    let sc = Scratch::new();
+    let journal = annal::Journal::options()
+        .segment_bytes(4096)
+        .keep_snapshots(1)
+        .checkpoints("example.org/log", None)
+        .open(&sc.store)
+        .expect("create");
+    let mut f = annal::tlog::tree::Frontier::new(annal::TREE_HASH);
+    for i in 0..200 {
+        let event =
+            annal::NewEvent::json("t", &serde_json::json!({"i": i, "pad": "x".repeat(100)}))
+                .expect("event");
+        let a = journal.append_events("s", annal::Expect::Any, vec![event]).expect("append");
+        let r = journal.log().read_from(a.first).next().expect("one").expect("read");
+        f.push(annal::leaf_hash(r.seq, r.ts, &r.payload));
+    }
+    journal.compact().expect("compact");
+    assert!(journal.log().first_seq() > 1);
+    drop(journal);
+    let info = sc.info();
+    assert_eq!(info["tree"]["size"], 200, "{info}");
+    assert_eq!(info["tree"]["root"], hex::encode(f.root()), "{info}");
+}
