@@ -130,8 +130,9 @@ impl Bar {
 
     /// A step of unknown length ("syncing", "compacting"): a spinner with the elapsed time.
     pub fn step(&self, what: impl Into<String>) {
-        self.bar.set_message(what.into());
+        // Style first: no frame shows the new message on the old phase's bar.
         self.bar.set_style(spinner_style());
+        self.bar.set_message(what.into());
     }
 
     /// Record `seq` (or byte offset `seq`) of the phase is done.
