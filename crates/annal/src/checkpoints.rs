@@ -146,6 +146,33 @@ fn frontier_sizes(storage: &dyn Storage, dir: &Path) -> Result<Vec<u64>> {
     Ok(sizes)
 }
 
+/// Pushes the leaves of `records`, which must continue the tree, onto `frontier`, up to
+/// sequence `last`.
+///
+/// # Errors
+/// The first failed read; a record that does not continue the tree.
+pub(crate) fn extend(
+    frontier: &mut Frontier,
+    records: impl Iterator<Item = Result<annal_wal::Record>>,
+    last: u64,
+) -> Result<()> {
+    for record in records {
+        let record = record?;
+        if record.seq > last {
+            break;
+        }
+        if record.seq != frontier.size() + 1 {
+            return Err(Error::Invalid(format!(
+                "the tree continues at sequence {} but the log gives {}",
+                frontier.size() + 1,
+                record.seq
+            )));
+        }
+        frontier.push(leaf_hash(record.seq, record.ts, &record.payload));
+    }
+    Ok(())
+}
+
 /// The newest frontier the journal wrote in `DIR/checkpoints/`, if any.
 ///
 /// # Errors
@@ -240,20 +267,8 @@ impl Writer {
         let durable = log.durable_seq();
         let mut frontier = st.frontier.clone();
         if durable > frontier.size() {
-            for record in log.read_from(frontier.size() + 1) {
-                let record = record?;
-                if record.seq > durable {
-                    break;
-                }
-                if record.seq != frontier.size() + 1 {
-                    return Err(Error::Invalid(format!(
-                        "the tree continues at sequence {} but the log gives {}",
-                        frontier.size() + 1,
-                        record.seq
-                    )));
-                }
-                frontier.push(leaf_hash(record.seq, record.ts, &record.payload));
-            }
+            let records = log.read_from(frontier.size() + 1).map(|r| r.map_err(Error::from));
+            extend(&mut frontier, records, durable)?;
         }
         let checkpoint = Checkpoint {
             origin: self.config.origin.clone(),

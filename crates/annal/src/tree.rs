@@ -229,26 +229,13 @@ impl JournalReader {
         if frontier.size() == last {
             return Ok(Some((frontier.size(), frontier.root())));
         }
-        let from = frontier.size() + 1;
-        let records = match self.records(from) {
-            Ok(records) => records,
+        let extended = self
+            .records(frontier.size() + 1)
+            .and_then(|records| crate::checkpoints::extend(&mut frontier, records, last));
+        match extended {
+            Ok(()) => {}
             Err(e) if e.is_before_start() => return Ok(None),
             Err(e) => return Err(e),
-        };
-        for record in records {
-            let record = match record {
-                Ok(r) => r,
-                Err(e) if e.is_before_start() => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            if record.seq != frontier.size() + 1 {
-                return Err(Error::Invalid(format!(
-                    "the tree continues at sequence {} but the log gives {}",
-                    frontier.size() + 1,
-                    record.seq
-                )));
-            }
-            frontier.push(leaf_hash(record.seq, record.ts, &record.payload));
         }
         Ok(Some((frontier.size(), frontier.root())))
     }

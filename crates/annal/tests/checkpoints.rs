@@ -56,6 +56,15 @@ fn root_of(leaves: &[annal::tlog::Hash]) -> annal::tlog::Hash {
     f.root()
 }
 
+/// Each checkpoint's root is the tree of that many of `leaves`.
+#[track_caller]
+fn assert_roots(place: &Place, checkpoints: &[Checkpoint], leaves: &[annal::tlog::Hash]) {
+    for c in checkpoints {
+        let n = usize::try_from(c.size).expect("fits");
+        assert_eq!(c.root, root_of(&leaves[..n]), "{}: size {}", place.name(), c.size);
+    }
+}
+
 #[test]
 fn a_checkpoint_at_every_seal_and_compaction_continues_the_tree() {
     both(|place| {
@@ -68,15 +77,7 @@ fn a_checkpoint_at_every_seal_and_compaction_continues_the_tree() {
             seals >= 2 && after_seals.len() as u64 >= seals - 1,
             "{seals} seals, {after_seals:?}"
         );
-        for c in &after_seals {
-            assert_eq!(
-                c.root,
-                root_of(&leaves[..usize::try_from(c.size).expect("fits")]),
-                "{}: size {}",
-                place.name(),
-                c.size
-            );
-        }
+        assert_roots(place, &after_seals, &leaves);
         // A compaction without archive truncates the log; its checkpoint covers every event.
         journal.compact().expect("compact");
         let after_compaction = written(place);
@@ -91,15 +92,7 @@ fn a_checkpoint_at_every_seal_and_compaction_continues_the_tree() {
         journal.compact().expect("compact");
         let all = written(place);
         assert!(all.len() > after_compaction.len());
-        for c in &all {
-            assert_eq!(
-                c.root,
-                root_of(&leaves[..usize::try_from(c.size).expect("fits")]),
-                "{}: size {}",
-                place.name(),
-                c.size
-            );
-        }
+        assert_roots(place, &all, &leaves);
         assert_eq!(all.last().expect("one").size, 300);
         // Consecutive checkpoints are consistent: every earlier tree is a prefix of a later one.
         for pair in all.windows(2) {

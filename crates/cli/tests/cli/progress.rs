@@ -106,7 +106,7 @@ fn check_bar(ran: &Ran, what: &str) {
     let frames = bar_frames(&ran.terminal);
     assert!(!frames.is_empty(), "{what}: no progress bar was drawn: {:?}", ran.terminal);
     assert!(
-        frames.iter().any(|f| f.contains(&format!("/{}", group(EVENTS)))),
+        frames.iter().any(|f| f.contains(&format!("/{}", indicatif::HumanCount(EVENTS)))),
         "{what}: no bar counts to the {EVENTS} events: {frames:?}"
     );
     assert!(
@@ -118,18 +118,6 @@ fn check_bar(ran: &Ran, what: &str) {
     let last_line = ran.terminal.rsplit(['\n']).next().unwrap_or("");
     let shown = last_line.rsplit("\u{1b}[2K").next().unwrap_or("");
     assert!(!shown.contains(" ETA "), "{what}: the bar was left on the terminal: {last_line:?}");
-}
-
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn s(path: &Path) -> &str {
