@@ -263,13 +263,15 @@ impl Journal {
         let mut live = LiveSet::new(lives);
         crate::compact::load_snapshots(storage.as_ref(), dir, &log, manifest.as_ref(), &mut live)?;
         let from = live.slots.iter().map(|s| s.at).min().unwrap_or(0).min(log.last_seq());
-        tracing::debug!(
-            from = from + 1,
-            to = log.last_seq(),
-            projections = live.slots.len(),
-            "folding the log past the snapshots"
-        );
-        let progress = options.progress.as_deref();
+        let progress = options.progress.as_deref().filter(|_| from < log.last_seq());
+        if from < log.last_seq() {
+            tracing::debug!(
+                from = from + 1,
+                to = log.last_seq(),
+                projections = live.slots.len(),
+                "folding the log past the snapshots"
+            );
+        }
         if let Some(p) = progress {
             p.begin("open", from + 1, log.last_seq());
         }

@@ -114,8 +114,7 @@ impl JournalReader {
     pub fn open_with(storage: Arc<dyn Storage>, dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         annal_wal::Reader::open(Arc::clone(&storage), &dir, 1)?;
-        annal_wal::DirView::open(Arc::clone(&storage), &dir)?
-            .check_kind(annal_wal::StoreKind::Journal)?;
+        annal_wal::check_store_kind(storage.as_ref(), &dir, annal_wal::StoreKind::Journal)?;
         Ok(Self { storage, dir, progress: None })
     }
 

@@ -96,28 +96,38 @@ enum Command {
     },
     /// Append one event (from flags) or a batch (from JSON Lines), atomically.
     #[command(
-        after_help = "Examples:\n  annal append ./store --stream task-1 --type task-created \\\n      --data '{\"title\":\"docs\"}' --actor ada --expect none\n  annal append ./store --jsonl events.jsonl\n  cat events.jsonl | annal append ./store --jsonl -\n\nEach JSON line: {\"stream\":..,\"type\":..,\"data\":..,\"meta\":{\"actor\":..},\"expect\":\"any\"|\"none\"|\"exists\"|N}.\nAll lines form one atomic batch: a bad line fails it, naming the line, and nothing is appended."
+        after_help = "Examples:\n  annal append ./store --stream task-1 --type task-created \\\n      --data '{\"title\":\"docs\"}' --actor ada --expect none\n  annal append ./store --jsonl events.jsonl\n  cat events.jsonl | annal append ./store --jsonl -\n\nEach JSON line:\n  {\"stream\":..,\"type\":..,\"data\":..,\"meta\":{\"actor\":..},\n   \"expect\":\"any\"|\"none\"|\"exists\"|N}\nAll lines form one atomic batch of at most 100,000 events: a bad line fails it, naming\nthe line, and nothing is appended."
     )]
     Append {
         /// The journal's directory.
         dir: PathBuf,
         /// The stream to append to.
-        #[arg(long, required_unless_present = "jsonl", conflicts_with = "jsonl")]
+        #[arg(
+            long,
+            value_name = "STREAM",
+            required_unless_present = "jsonl",
+            conflicts_with = "jsonl"
+        )]
         stream: Option<String>,
         /// The event type.
-        #[arg(long = "type", required_unless_present = "jsonl", conflicts_with = "jsonl")]
+        #[arg(
+            long = "type",
+            value_name = "TYPE",
+            required_unless_present = "jsonl",
+            conflicts_with = "jsonl"
+        )]
         event_type: Option<String>,
         /// The event data, a JSON value (default `{}`).
-        #[arg(long, conflicts_with = "jsonl")]
+        #[arg(long, value_name = "JSON", conflicts_with = "jsonl")]
         data: Option<String>,
         /// Who caused the event.
-        #[arg(long, conflicts_with = "jsonl")]
+        #[arg(long, value_name = "NAME", conflicts_with = "jsonl")]
         actor: Option<String>,
         /// Expected stream version: any, none, exists, or a number.
-        #[arg(long, default_value = "any", conflicts_with = "jsonl", value_parser = parse_expect)]
+        #[arg(long, value_name = "VERSION", default_value = "any", conflicts_with = "jsonl", value_parser = parse_expect)]
         expect: String,
         /// Read events from a JSON Lines file (`-` for standard input).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         jsonl: Option<String>,
         /// Wait up to this many seconds for another writer's lock.
         #[arg(long, value_name = "SECONDS", value_parser = parse_wait)]
@@ -132,16 +142,16 @@ enum Command {
         dir: PathBuf,
         /// First sequence number (default: the earliest held, archive included); one below it
         /// is an error naming the earliest.
-        #[arg(long)]
+        #[arg(long, value_name = "SEQ")]
         from: Option<u64>,
         /// Last sequence number (default: the last one).
-        #[arg(long)]
+        #[arg(long, value_name = "SEQ")]
         until: Option<u64>,
         /// Only the events of this stream.
-        #[arg(long)]
+        #[arg(long, value_name = "STREAM")]
         stream: Option<String>,
         /// At most this many events.
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         limit: Option<usize>,
         /// Keep waiting for new events.
         #[arg(long)]
@@ -155,7 +165,7 @@ enum Command {
         /// The journal's directory.
         dir: PathBuf,
         /// The last sequence number to fold.
-        #[arg(long, conflicts_with = "at")]
+        #[arg(long, value_name = "SEQ", conflicts_with = "at")]
         until: Option<u64>,
         /// Fold the events up to this RFC 3339 time.
         #[arg(long, value_name = "TIME", value_parser = parse_at)]
@@ -164,7 +174,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "entities")]
         projection: ProjectionName,
         /// Show only this stream's part of the state.
-        #[arg(long)]
+        #[arg(long, value_name = "STREAM")]
         stream: Option<String>,
     },
     /// Snapshot the projections and truncate the log behind them.
@@ -175,7 +185,7 @@ enum Command {
         /// The journal's directory.
         dir: PathBuf,
         /// Snapshots kept per projection (at least 1); the log reaches back to the oldest one.
-        #[arg(long, default_value_t = annal::KEEP_SNAPSHOTS_DEFAULT, value_parser = parse_keep)]
+        #[arg(long, value_name = "N", default_value_t = annal::KEEP_SNAPSHOTS_DEFAULT, value_parser = parse_keep)]
         keep_snapshots: usize,
         /// Move truncated segments to archive/ instead of deleting them.
         #[arg(long)]
@@ -199,22 +209,22 @@ enum Command {
         dir: PathBuf,
         /// First sequence number (default: the earliest held, archive included); one below it
         /// is an error naming the earliest.
-        #[arg(long)]
+        #[arg(long, value_name = "SEQ")]
         from: Option<u64>,
         /// Last sequence number (default: the last one).
-        #[arg(long)]
+        #[arg(long, value_name = "SEQ")]
         until: Option<u64>,
         /// JSON Lines, or CSV with a header line.
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
         /// Write to this file instead of stdout.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
     /// Check an exported audit trail on its own.
     #[command(
         name = "audit-verify",
-        after_help = "Examples:\n  annal audit-verify audit.jsonl\n  annal audit-verify audit.jsonl --head 3f2a...\n\nExit 3 names the first modified, inserted, deleted or reordered record."
+        after_help = "Examples:\n  annal audit-verify audit.jsonl\n  annal export ./store --out audit.jsonl 2> export.txt\n  annal audit-verify audit.jsonl --head \"$(grep -Eo '[0-9a-f]{64}' export.txt)\"\n\nExit 3 names the first modified, inserted, deleted or reordered record."
     )]
     AuditVerify {
         /// The export to check (JSON Lines or CSV).
@@ -224,10 +234,10 @@ enum Command {
         head: Option<String>,
         /// A checkpoint from `annal checkpoint` the records must lead to (same size and root):
         /// detects a rewritten log, and a cut-off end.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
         /// The verifier key the checkpoint must be signed with.
-        #[arg(long, requires = "checkpoint")]
+        #[arg(long, value_name = "VERIFIERKEY", requires = "checkpoint")]
         key: Option<String>,
     },
     /// Check every checksum, the sequence, the hash chain, the MANIFEST and the snapshots.
@@ -254,6 +264,7 @@ enum Command {
     Recover {
         /// The journal's directory.
         dir: PathBuf,
+        /// How to repair: truncate-at-corruption cuts the log at the first bad frame.
         #[arg(long, value_enum)]
         mode: RepairMode,
     },
@@ -280,10 +291,10 @@ enum Command {
     )]
     Keygen {
         /// Where to write the signer key (created, mode 0600).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// The key's name (also the default origin of its checkpoints).
-        #[arg(long, default_value = "annal")]
+        #[arg(long, value_name = "NAME", default_value = "annal")]
         name: String,
     },
     /// Print a C2SP checkpoint of the journal's Merkle tree, signed when a key is given.
@@ -294,10 +305,10 @@ enum Command {
         /// The journal's directory.
         dir: PathBuf,
         /// A signer key file from `annal keygen`: the checkpoint is printed as a signed note.
-        #[arg(long)]
+        #[arg(long, value_name = "KEYFILE")]
         key: Option<PathBuf>,
         /// The checkpoint's origin line (default: the key's name, or "annal").
-        #[arg(long)]
+        #[arg(long, value_name = "NAME")]
         origin: Option<String>,
     },
     /// Print an inclusion proof of one event, or a consistency proof between two tree sizes.
@@ -308,29 +319,34 @@ enum Command {
         /// The journal's directory.
         dir: PathBuf,
         /// The event (sequence number) to prove included.
-        #[arg(long, conflicts_with = "from_size", required_unless_present = "from_size")]
+        #[arg(
+            long,
+            value_name = "SEQ",
+            conflicts_with = "from_size",
+            required_unless_present = "from_size"
+        )]
         seq: Option<u64>,
         /// The older tree's size, for a consistency proof.
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         from_size: Option<u64>,
         /// The tree's size (default: every event now).
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         size: Option<u64>,
     },
     /// Check a proof from `annal prove` against checkpoints, offline.
     #[command(
         name = "verify-proof",
-        after_help = "Examples:\n  annal verify-proof proof.json --checkpoint checkpoint.txt --key \"$(cat log.pub)\"\n  annal verify-proof consistency.json \\\n      --checkpoint old.txt --checkpoint new.txt --key KEY\n\nExit 3 names what does not match. Without --key the checkpoints' signatures are not checked (the output says so)."
+        after_help = "Examples:\n  annal verify-proof proof.json --checkpoint checkpoint.txt \\\n      --key \"$(cat log.pub)\"\n  annal verify-proof consistency.json \\\n      --checkpoint old.txt --checkpoint new.txt --key KEY\n\nExit 3 names what does not match. Without --key the checkpoints' signatures are not checked (the output says so)."
     )]
     VerifyProof {
         /// A proof from `annal prove` (JSON).
         proof: PathBuf,
         /// A checkpoint file (a signed note, or its text); twice for both trees of a
         /// consistency proof.
-        #[arg(long, required = true)]
+        #[arg(long, value_name = "FILE", required = true)]
         checkpoint: Vec<PathBuf>,
         /// The verifier key the checkpoints must be signed with (NAME+HASH+KEY).
-        #[arg(long)]
+        #[arg(long, value_name = "VERIFIERKEY")]
         key: Option<String>,
     },
     /// Print shell completions.
@@ -456,6 +472,9 @@ fn man(out: Option<&std::path::Path>) -> anyhow::Result<()> {
             std::io::stdout().lock().write_all(&page)?;
         }
         Some(dir) => {
+            if dir.exists() && !dir.is_dir() {
+                anyhow::bail!("cannot write the man pages into {}: not a directory", dir.display());
+            }
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             clap_mangen::generate_to(cmd, dir)
@@ -475,7 +494,9 @@ fn parse_wait(text: &str) -> Result<f64, String> {
     let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
     std::time::Duration::try_from_secs_f64(secs)
         .map(|_| secs)
-        .map_err(|_| format!("{text:?} is not a number of seconds (finite, not negative)"))
+        .map_err(|_| {
+            format!("{text:?} is not a usable number of seconds (finite, not negative, and not beyond what a duration holds)")
+        })
 }
 
 /// `--head`: a chain value, 64 hex digits (a usage error otherwise, exit 2).

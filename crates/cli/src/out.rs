@@ -97,7 +97,10 @@ pub fn print(value: &impl Serialize) -> anyhow::Result<()> {
     line.push(b'\n');
     // A write error stays an `io::Error`, so that `main` can tell a closed stdout (the reader
     // went away: the command ends quietly) from a real failure.
-    std::io::stdout().lock().write_all(&line)?;
+    std::io::stdout().lock().write_all(&line).map_err(|e| {
+        // The io::Error stays the source, for `is_closed_stdout`.
+        anyhow::Error::new(e).context("write to standard output")
+    })?;
     Ok(())
 }
 

@@ -110,6 +110,9 @@ impl Bar {
     /// A phase of known length begins: records `first..=last`.
     pub fn phase(&self, what: &str, first: u64, last: u64) {
         self.first.store(first, Ordering::Relaxed);
+        // A spinner while the counts change: no frame shows the old phase's counts under the
+        // new name.
+        self.bar.set_style(spinner_style());
         self.bar.set_message(what.to_owned());
         self.bar.set_length((last + 1).saturating_sub(first));
         self.bar.set_position(0);
@@ -210,7 +213,8 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
 pub fn init_logging(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
+        // `-q` wins: no log lines.
+        Ok(spec) if !spec.is_empty() && !quiet => EnvFilter::new(spec),
         _ => EnvFilter::new(match (quiet, verbose) {
             (true, _) | (false, 0) => "off",
             (false, 1) => "info",

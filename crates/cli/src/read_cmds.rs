@@ -310,6 +310,8 @@ pub fn info(dir: &Path) -> anyhow::Result<()> {
         if log.last_seq >= log.first_seq { ts_of(&reader, log.first_seq.max(1))? } else { None };
     let last_ts = ts_of(&reader, log.last_seq)?;
     let bytes: u64 = log.segments.iter().map(|s| s.file_bytes).sum();
+    // The tree reads every event after the newest written frontier: damage there fails info
+    // (exit 3, naming it) rather than giving a description without the tree.
     let tree =
         reader.tree_head()?.map(|(size, root)| TreeHead { size, root: annal::to_hex(&root) });
     out::print(&InfoReport {

@@ -651,6 +651,18 @@ pub fn recover(dir: &Path) -> anyhow::Result<()> {
         );
     }
     let last_seq = journal.last_seq();
+    if let Some(c) = &r.cut {
+        // How much left the log: everything from the damaged frame on (intact frames after it
+        // are in quarantine/, for salvage).
+        eprintln!(
+            "cut the log at {} byte offset {} (sequence {}): {}; the log now ends at sequence {last_seq}, and the records from sequence {} on are in quarantine/",
+            c.file.display(),
+            c.offset,
+            c.seq,
+            c.reason,
+            c.seq
+        );
+    }
     journal.close().with_context(|| format!("close {}", dir.display()))?;
     out::print(&RecoverReport {
         last_seq,

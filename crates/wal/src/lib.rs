@@ -81,7 +81,7 @@ pub use log::{
 pub use reader::{Follow, Reader};
 pub use recovery::{Cut, RecoveryReport, TornTail};
 pub use verify::{Problem, VerifyReport};
-pub use view::{DirView, SegmentSummary, Summary};
+pub use view::{DirView, SegmentSummary, Summary, check_store_kind};
 pub use writer::{Ticket, check_batch};
 
 /// The crate README's example, compiled and run as a doctest.

@@ -355,10 +355,11 @@ impl Log {
         let dir = dir.as_ref().to_path_buf();
         let wal_dir = dir.join(WAL_DIR);
         crate::storage::ensure_dir(storage.as_ref(), &dir)?;
+        // Before the lock: a store of the other kind is left exactly as it is, LOCK included.
+        crate::view::check_kind(storage.as_ref(), &wal_dir, options.kind)?;
         let guard = acquire_lock(storage.as_ref(), &dir, options.lock_timeout)?;
         // The lock file may be new: every directory change is followed by a directory fsync.
         storage.sync_dir(&dir).map_err(|e| Error::io("fsync directory", &dir, e))?;
-        crate::view::check_kind(storage.as_ref(), &wal_dir, options.kind)?;
         crate::storage::ensure_dir(storage.as_ref(), &wal_dir)?;
         let recovered = recovery::recover(storage.as_ref(), &dir, &wal_dir, &options)?;
         recovered.report.trace(&dir);
@@ -759,6 +760,11 @@ pub fn lock_store(
     Ok(guard)
 }
 
+/// A lock holder's pid as log lines show it.
+fn pid_text(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string())
+}
+
 fn acquire_lock(
     storage: &dyn Storage,
     dir: &Path,
@@ -779,12 +785,13 @@ fn acquire_lock(
             Ok(LockAttempt::Held { pid }) => {
                 if deadline.is_none_or(|d| Instant::now() >= d) {
                     if waited {
-                        tracing::warn!(lock = %path.display(), ?pid, "gave up waiting for the writer lock");
+                        tracing::warn!(lock = %path.display(), pid = %pid_text(pid), "gave up waiting for the writer lock");
                     }
                     return Err(Error::Locked { path, pid });
                 }
                 if !waited {
-                    tracing::info!(lock = %path.display(), ?pid, ?timeout, "waiting for the writer lock");
+                    let timeout = timeout.map_or_else(|| "none".to_owned(), |t| format!("{t:?}"));
+                    tracing::info!(lock = %path.display(), pid = %pid_text(pid), %timeout, "waiting for the writer lock");
                     waited = true;
                 }
                 storage.sleep(Duration::from_millis(LOCK_POLL_MS));

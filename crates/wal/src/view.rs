@@ -95,16 +95,21 @@ pub(crate) fn check_kind(
     Ok(())
 }
 
-impl DirView {
-    /// Fails with [`Error::WrongKind`] when the store's segments record a kind that `wanted`
-    /// does not admit (a raw log read as a journal, say).
-    ///
-    /// # Errors
-    /// `WrongKind`; `Io` if `wal/` cannot be listed.
-    pub fn check_kind(&self, wanted: format::StoreKind) -> Result<()> {
-        check_kind(self.storage.as_ref(), &self.dir.join(WAL_DIR), wanted)
-    }
+/// Fails with [`Error::WrongKind`] when the segments of the store in `dir` record a kind that
+/// `wanted` does not admit (a raw log opened as a journal, say); a store without `wal/` passes.
+/// Reads two segment headers and writes nothing.
+///
+/// # Errors
+/// `WrongKind`; `Io` if `wal/` cannot be listed.
+pub fn check_store_kind(
+    storage: &dyn Storage,
+    dir: &Path,
+    wanted: format::StoreKind,
+) -> Result<()> {
+    check_kind(storage, &dir.join(WAL_DIR), wanted)
+}
 
+impl DirView {
     /// A view of the log in `dir`.
     ///
     /// # Errors

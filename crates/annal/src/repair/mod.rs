@@ -121,6 +121,8 @@ impl JournalOptions {
             self.storage.clone().unwrap_or_else(|| Arc::new(OsStorage::new()));
         let mut report = RepairReport::default();
         {
+            // Before the lock: a store of another kind is left exactly as it is.
+            annal_wal::check_store_kind(storage.as_ref(), dir, self.wal.kind)?;
             let _lock = annal_wal::lock_store(storage.as_ref(), dir, self.wal.lock_timeout)?;
             plan_and_apply(&self, &storage, dir, &mut report)?;
         }

@@ -108,12 +108,8 @@ fn a_raw_log_is_not_a_journal_and_is_left_alone() {
     let log = annal::wal::Log::open(&sc.store, annal::wal::Options::default()).expect("open log");
     log.append(b"raw bytes, not an envelope").expect("append");
     drop(log);
-    // LOCK holds the pid of the last process that took the writer lock, not data.
-    let data = || {
-        let mut files = crate::common::tree_bytes(&sc.store);
-        files.remove(Path::new("LOCK"));
-        files
-    };
+    // Every file, LOCK included: the kind is checked before the lock is taken.
+    let data = || crate::common::tree_bytes(&sc.store);
     let before = data();
     for (command, args) in STORE_COMMANDS {
         let run = run_on(command, &sc.store, args);
