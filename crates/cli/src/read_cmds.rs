@@ -351,6 +351,12 @@ pub fn salvage(file: &Path) -> anyhow::Result<()> {
     let storage = annal::storage::OsStorage::new();
     let found =
         annal::salvage(&storage, file).with_context(|| format!("salvage {}", file.display()))?;
+    if found.frames == 0 {
+        anyhow::bail!(
+            "no intact frame in {}: it is not an annal segment or a quarantined part of one; nothing to salvage",
+            file.display()
+        );
+    }
     let mut prev: Option<u64> = None;
     let mut stdout = std::io::stdout().lock();
     for e in &found.events {

@@ -230,3 +230,16 @@ fn stray_files_in_wal_are_ignored() {
     assert_eq!(sc.read_all().len(), 2);
     sc.run("verify", &[]).ok();
 }
+
+/// `salvage` of a file that holds no frame (a text file, JSON Lines) is an error, not "0
+/// events salvaged".
+#[test]
+fn salvage_of_a_file_without_frames_is_an_error() {
+    let sc = Scratch::new();
+    for (name, bytes) in [("notes.txt", b"just some text\n".to_vec()), ("garbage", garbage(5000))] {
+        let file = sc.path(name);
+        std::fs::write(&file, &bytes).expect("write");
+        let run = annal([OsStr::new("salvage"), file.as_os_str()]);
+        assert_refused(&run, 1, &["no intact frame", name, "nothing to salvage"]);
+    }
+}
