@@ -313,18 +313,14 @@ enum Command {
     },
     /// Print an inclusion proof of one event, or a consistency proof between two tree sizes.
     #[command(
-        after_help = "Examples:\n  annal prove ./store --seq 42 > proof.json\n  annal prove ./store --from-size 100 > consistency.json\n\nThe tree size defaults to every event now; --size picks an earlier tree."
+        after_help = "Examples:\n  annal prove ./store --seq 42 > proof.json\n  annal prove ./store --from-size 100 > consistency.json\n\nThe tree size defaults to every event now; --size picks an earlier tree.",
+        group = clap::ArgGroup::new("proof").required(true).args(["seq", "from_size"])
     )]
     Prove {
         /// The journal's directory.
         dir: PathBuf,
         /// The event (sequence number) to prove included.
-        #[arg(
-            long,
-            value_name = "SEQ",
-            conflicts_with = "from_size",
-            required_unless_present = "from_size"
-        )]
+        #[arg(long, value_name = "SEQ")]
         seq: Option<u64>,
         /// The older tree's size, for a consistency proof.
         #[arg(long, value_name = "N")]
@@ -563,8 +559,15 @@ fn main() -> ExitCode {
         // A usage error: one line on stderr, as every error (clap's lines joined), exit 2.
         Err(e) => {
             let text = e.render().to_string();
-            let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-            eprintln!("{}", lines.join("; "));
+            let mut line = String::new();
+            for part in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                if !line.is_empty() {
+                    // "...not provided:" continues with what was not; other lines are apart.
+                    line.push_str(if line.ends_with(':') { " " } else { "; " });
+                }
+                line.push_str(part);
+            }
+            eprintln!("{line}");
             return ExitCode::from(2);
         }
     };
