@@ -60,6 +60,7 @@ mod chain;
 mod error;
 mod evidence;
 pub mod format;
+mod lock;
 mod log;
 pub mod quarantine;
 mod reader;
@@ -74,9 +75,10 @@ mod writer;
 pub use chain::{CHAIN_START, ChainValue, chain_next, to_hex};
 pub use error::{Error, Result};
 pub use format::StoreKind;
+pub use lock::lock_store;
 pub use log::{
     ARCHIVE_DIR, Appended, Durability, LOCK_FILE, Log, LogView, Options, PENDING_BYTES_MAX,
-    QUARANTINE_DIR, Record, RecoveryMode, SegmentInfo, Stats, WAL_DIR, lock_store,
+    QUARANTINE_DIR, Record, RecoveryMode, SegmentInfo, Stats, WAL_DIR,
 };
 pub use reader::{Follow, Reader};
 pub use recovery::{Cut, RecoveryReport, TornTail};

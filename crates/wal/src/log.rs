@@ -1,11 +1,11 @@
 //! The `Log`: options, shared state, opening, and the public API. Appends live in `writer.rs`,
 //! reads in `reader/` (the reader in `mod.rs`, one segment in `segment.rs`), open-time
-//! recovery in `recovery.rs`.
+//! recovery in `recovery/`, the writer lock in `lock.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -16,7 +16,7 @@ use crate::format::{
 };
 use crate::reader::Reader;
 use crate::recovery::{self, RecoveryReport};
-use crate::storage::{LockAttempt, LockGuard, OsStorage, Storage, StorageFile};
+use crate::storage::{LockGuard, OsStorage, Storage, StorageFile};
 
 /// Name of the writer lock file in the log directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -357,7 +357,7 @@ impl Log {
         crate::storage::ensure_dir(storage.as_ref(), &dir)?;
         // Before the lock: a store of the other kind is left exactly as it is, LOCK included.
         crate::view::check_kind(storage.as_ref(), &wal_dir, options.kind)?;
-        let guard = acquire_lock(storage.as_ref(), &dir, options.lock_timeout)?;
+        let guard = crate::lock::acquire(storage.as_ref(), &dir, options.lock_timeout)?;
         // The lock file may be new: every directory change is followed by a directory fsync.
         storage.sync_dir(&dir).map_err(|e| Error::io("fsync directory", &dir, e))?;
         crate::storage::ensure_dir(storage.as_ref(), &wal_dir)?;
@@ -742,63 +742,6 @@ pub(crate) fn remove_segment(
     storage.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
     storage.sync_dir(wal_dir).map_err(|e| Error::io("fsync directory", wal_dir, e))?;
     Ok(len)
-}
-
-/// Takes the writer lock of the store in `dir` (waiting up to `timeout`) without opening the
-/// log: for a repair that changes files no writer may touch while it runs. The lock is released
-/// when the guard is dropped; [`Log::open`] takes it again.
-///
-/// # Errors
-/// `Locked` if another writer holds it; `Io`.
-pub fn lock_store(
-    storage: &dyn Storage,
-    dir: &Path,
-    timeout: Option<Duration>,
-) -> Result<Box<dyn crate::storage::LockGuard>> {
-    let guard = acquire_lock(storage, dir, timeout)?;
-    storage.sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
-    Ok(guard)
-}
-
-/// A lock holder's pid as log lines show it.
-fn pid_text(pid: Option<u32>) -> String {
-    pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string())
-}
-
-fn acquire_lock(
-    storage: &dyn Storage,
-    dir: &Path,
-    timeout: Option<Duration>,
-) -> Result<Box<dyn LockGuard>> {
-    const LOCK_POLL_MS: u64 = 10;
-    let path = dir.join(LOCK_FILE);
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut waited = false;
-    loop {
-        match storage.try_lock(&path, std::process::id()) {
-            Ok(LockAttempt::Acquired(guard)) => {
-                if waited {
-                    tracing::info!(lock = %path.display(), "took the writer lock after waiting");
-                }
-                return Ok(guard);
-            }
-            Ok(LockAttempt::Held { pid }) => {
-                if deadline.is_none_or(|d| Instant::now() >= d) {
-                    if waited {
-                        tracing::warn!(lock = %path.display(), pid = %pid_text(pid), "gave up waiting for the writer lock");
-                    }
-                    return Err(Error::Locked { path, pid });
-                }
-                if !waited {
-                    let timeout = timeout.map_or_else(|| "none".to_owned(), |t| format!("{t:?}"));
-                    tracing::info!(lock = %path.display(), pid = %pid_text(pid), %timeout, "waiting for the writer lock");
-                    waited = true;
-                }
-                storage.sleep(Duration::from_millis(LOCK_POLL_MS));
-            }
-            Err(e) => return Err(Error::io("lock", path, e)),
-        }
-    }
 }
 
 fn spawn_periodic_sync(shared: &Arc<Shared>, every: Duration) {
